@@ -1,0 +1,2 @@
+//! `widen`: the one user-facing program.
+fn main() {}

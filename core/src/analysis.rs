@@ -1,0 +1,1 @@
+//! Signal statistics and effective bandwidth. (skeleton: the io helper fills this in)

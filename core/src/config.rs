@@ -1,0 +1,96 @@
+//! The mel/STFT/metric constants of widen, in one place.
+//!
+//! Nothing else in the workspace re-derives these numbers: the DSP, the metrics,
+//! the trainer and the model sidecar validation all read them from here.
+
+/// Sample rate of the wide-band domain every model works in (Hz).
+pub const SAMPLE_RATE: u32 = 22_050;
+/// Sample rate of narrow-band input that the project targets (Hz).
+pub const NARROW_BAND_RATE: u32 = 8_000;
+/// STFT size of the seed's mel configuration.
+pub const N_FFT: usize = 1024;
+/// Hop between STFT frames (samples at [`SAMPLE_RATE`]).
+pub const HOP: usize = 256;
+/// Analysis window length (periodic Hann).
+pub const WIN: usize = 1024;
+/// Number of mel bands.
+pub const N_MELS: usize = 80;
+/// Lowest mel band edge (Hz).
+pub const F_MIN: f32 = 0.0;
+/// Highest mel band edge (Hz): Nyquist of [`SAMPLE_RATE`].
+pub const F_MAX: f32 = 11_025.0;
+/// Clamp applied before the natural log of the mel magnitudes.
+pub const LOG_CLAMP: f32 = 1e-5;
+
+/// Which mel scale the filterbank uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MelScale {
+    /// `2595 * log10(1 + f / 700)` (the seed's and Vocos' choice).
+    Htk,
+    /// Slaney's piecewise linear/log scale.
+    Slaney,
+}
+
+/// Full description of a mel front end. [`MelConfig::default`] is the seed's configuration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MelConfig {
+    pub sample_rate: u32,
+    pub n_fft: usize,
+    pub hop: usize,
+    pub win: usize,
+    pub n_mels: usize,
+    pub f_min: f32,
+    pub f_max: f32,
+    pub scale: MelScale,
+    /// Slaney area normalisation of the filters (`false` for the seed).
+    pub area_norm: bool,
+    /// Power of the magnitude spectrogram (1.0 = magnitude, 2.0 = power).
+    pub power: f32,
+    /// Clamp before the natural log.
+    pub log_clamp: f32,
+}
+
+impl Default for MelConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate: SAMPLE_RATE,
+            n_fft: N_FFT,
+            hop: HOP,
+            win: WIN,
+            n_mels: N_MELS,
+            f_min: F_MIN,
+            f_max: F_MAX,
+            scale: MelScale::Htk,
+            area_norm: false,
+            power: 1.0,
+            log_clamp: LOG_CLAMP,
+        }
+    }
+}
+
+impl MelConfig {
+    /// Number of one-sided STFT bins (`n_fft / 2 + 1`).
+    pub fn n_bins(&self) -> usize {
+        self.n_fft / 2 + 1
+    }
+}
+
+/// Log-spectral distance settings (DESIGN.md, "Metrics").
+pub mod lsd {
+    /// STFT size of the LSD analysis.
+    pub const N_FFT: usize = 2048;
+    /// Hop of the LSD analysis.
+    pub const HOP: usize = 512;
+    /// Power clamp before log10.
+    pub const POWER_CLAMP: f64 = 1e-8;
+    /// Bins strictly above this frequency form the high band (LSD-HF).
+    pub const HIGH_BAND_HZ: f64 = 4_000.0;
+}
+
+/// PESQ wide-band (ITU-T P.862.2) runs at this rate.
+pub const PESQ_RATE: u32 = 16_000;
+/// STOI runs at this rate.
+pub const STOI_RATE: u32 = 10_000;
+/// `widen eval` searches for a constant lag up to this many samples either way.
+pub const MAX_EVAL_LAG: usize = 2048;

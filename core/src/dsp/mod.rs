@@ -1,0 +1,1 @@
+//! DSP building blocks. (skeleton: the dsp helper fills this in)

@@ -1,0 +1,1 @@
+//! Audio decoding and encoding. (skeleton: the io helper fills this in)

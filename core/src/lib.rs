@@ -1,0 +1,13 @@
+//! widen-core: everything the widen front ends share.
+//!
+//! - [`config`]: the one place for the mel/STFT/metric constants.
+//! - [`io`]: audio decoding (WAV, FLAC, OGG/Vorbis, MP3) and encoding (WAV, FLAC), whole-file and streaming.
+//! - [`dsp`]: resampling, STFT/iSTFT, mel filterbank and log-mel, Griffin-Lim, band-limiting filters.
+//! - [`analysis`]: signal statistics and effective bandwidth (used by `widen info` and `widen check-bw`).
+//! - [`metrics`]: LSD (full/high band), SNR, MSE, STOI, PESQ wide-band, lag detection.
+
+pub mod analysis;
+pub mod config;
+pub mod dsp;
+pub mod io;
+pub mod metrics;

@@ -1,0 +1,1 @@
+//! Quality metrics. (skeleton: the metrics helper fills this in)
