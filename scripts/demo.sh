@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's first command (`cargo xtask demo`) ends here: widen's file tools on real recorded speech
+# (ktuberling-data words, fetched by scripts/setup-tests.sh). Outputs go to .cache/demo/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+widen="${WIDEN_BIN:-$root/target/release/widen}"
+kt="$root/.cache/testdata/ktuberling"
+demo="$root/.cache/demo"
+rm -rf "$demo/speech"
+mkdir -p "$demo/speech/fr" "$demo/speech/es"
+# 12 French words recorded at 44.1 kHz (wide-band) and 4 Spanish words recorded at 8 kHz (narrow-band).
+find "$kt/fr" -name '*.wav' | sort | head -n 12 | xargs -I{} cp {} "$demo/speech/fr/"
+for f in anteojos bigote boca ceja; do [ -f "$kt/es/$f.wav" ] && cp "$kt/es/$f.wav" "$demo/speech/es/"; done
+
+say() { printf '\n== %s\n' "$*"; }
+say "widen info (format, levels, bandwidth)"
+"$widen" info "$demo/speech/fr/$(ls "$demo/speech/fr" | head -n 1)" "$demo/speech/es"
+say "widen check-bw (the 8 kHz recordings are narrow-band)"
+"$widen" check-bw "$demo/speech"
+say "widen make-dataset (22.05 kHz HR / 8 kHz LR pairs with randomised anti-alias filters)"
+"$widen" make-dataset --in-root "$demo/speech/fr" --out "$demo/dataset" --seed 1
+say "widen eval: the 8 kHz LR files (sinc-upsampled) scored against their 22.05 kHz originals"
+"$widen" eval --reference "$demo/dataset/hr" --estimate "$demo/dataset/lr"
+printf '\nOutputs are in %s\n' "$demo"
