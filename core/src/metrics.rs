@@ -5,7 +5,7 @@
 //! [`find_lag`] / [`align`] when a constant delay is expected).
 //!
 //! - [`lsd()`]: log-spectral distance, full band and high band (bins above
-//!   [`config::lsd::HIGH_BAND_HZ`]).
+//!   [`crate::config::lsd::HIGH_BAND_HZ`]).
 //! - [`snr_db`], [`mse`].
 //! - [`stoi`]: a port of PyPI `pystoi` 0.4.1 (`extended=False`), including its Octave-style
 //!   resampler ([`resample_poly_oct`]).
@@ -26,8 +26,6 @@ pub use lsd::{lsd, Lsd};
 pub use pesq_wb::pesq_wb;
 pub use resample::resample_poly_oct;
 pub use stoi::stoi;
-
-use crate::config;
 
 /// Why a metric could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -64,9 +62,12 @@ pub enum MetricError {
         sample_rate: u32,
         expected: &'static str,
     },
-    /// The reference holds only zeros, so the metric has nothing to compare against.
-    #[error("{metric}: the reference signal is silent (all samples are zero), expected speech")]
-    SilentReference { metric: &'static str },
+    /// A signal holds only zeros (for PESQ: after 16-bit quantisation), so the metric is undefined.
+    #[error("{metric}: the {which} signal is silent (all samples are zero), expected speech")]
+    Silent {
+        metric: &'static str,
+        which: &'static str,
+    },
     /// STOI kept too few frames after `remove_silent_frames`.
     #[error(
         "signal too short for STOI after removing silent frames: {frames} STFT frames of speech at 10 kHz, \
@@ -74,9 +75,12 @@ pub enum MetricError {
     )]
     StoiTooFewFrames { frames: usize, need: usize },
     /// PESQ's voice activity detection found no utterance.
-    #[error("PESQ found no utterance in the signals, expected active speech in reference and estimate")]
+    #[error(
+        "PESQ found no utterance in the signals, expected active speech in reference and estimate"
+    )]
     PesqNoUtterances,
-    /// The PESQ implementation failed in an unexpected way.
+    /// The PESQ implementation failed in an unexpected way (including a panic inside the
+    /// `pesq` crate, which is caught).
     #[error("PESQ failed: {0}")]
     Pesq(String),
     /// An FFT rejected its buffers (buffers are sized by the plan, so this indicates a bug).
@@ -185,7 +189,7 @@ pub struct Scores {
     pub pesq_wb: Option<f64>,
     /// Full-band log-spectral distance.
     pub lsd: f64,
-    /// Log-spectral distance of the bins above [`config::lsd::HIGH_BAND_HZ`].
+    /// Log-spectral distance of the bins above [`crate::config::lsd::HIGH_BAND_HZ`].
     pub lsd_hf: f64,
     /// Signal-to-noise ratio in dB.
     pub snr_db: f64,
@@ -195,8 +199,9 @@ pub struct Scores {
     pub notes: Vec<String>,
 }
 
-/// Compute all metrics. LSD problems (empty, too short, non-finite input, unusable rate) are
-/// errors; STOI and PESQ failures only leave their field `None` with the reason in `notes`.
+/// Compute all metrics on the common length. LSD problems (empty, too short, non-finite input,
+/// unusable rate) are errors; STOI and PESQ failures only leave their field `None` with the
+/// reason in `notes`. No delay compensation happens here: use [`find_lag`] and [`align`] first.
 pub fn evaluate(
     reference: &[f32],
     estimate: &[f32],
@@ -341,11 +346,26 @@ mod tests {
         let long = tone(22_050, 22_050);
         assert!(matches!(
             stoi(&silent, &long, 22_050),
-            Err(MetricError::SilentReference { .. })
+            Err(MetricError::Silent {
+                which: "reference",
+                ..
+            })
         ));
         assert!(matches!(
             pesq_wb(&silent, &long, 22_050),
-            Err(MetricError::SilentReference { .. })
+            Err(MetricError::Silent {
+                which: "reference",
+                ..
+            })
+        ));
+        // A silent estimate has a STOI (0: no correlation) but no PESQ score.
+        assert_eq!(stoi(&long, &silent, 22_050), Ok(0.0));
+        assert!(matches!(
+            pesq_wb(&long, &silent, 22_050),
+            Err(MetricError::Silent {
+                which: "estimate",
+                ..
+            })
         ));
         assert!(matches!(
             stoi(&long, &long, 0),

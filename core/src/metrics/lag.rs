@@ -62,11 +62,7 @@ pub fn find_lag(reference: &[f32], estimate: &[f32], max_lag: usize) -> isize {
 
 /// Trim `reference` and `estimate` to their overlapping region for a given `lag` (as returned by
 /// [`find_lag`]) and to equal length. A lag at least as long as a signal gives two empty slices.
-pub fn align<'a>(
-    reference: &'a [f32],
-    estimate: &'a [f32],
-    lag: isize,
-) -> (&'a [f32], &'a [f32]) {
+pub fn align<'a>(reference: &'a [f32], estimate: &'a [f32], lag: isize) -> (&'a [f32], &'a [f32]) {
     let shift = lag.unsigned_abs();
     let (r, e) = if lag >= 0 {
         (reference, estimate.get(shift..).unwrap_or(&[]))

@@ -13,8 +13,9 @@ const MIN_SAMPLES_16K: usize = PESQ_RATE as usize / 4;
 /// rounded (ties to even) and clamped to 16-bit PCM, then scored by `pesq::pesq_wb`. The
 /// fixture test checks this against the PyPI `pesq` 0.0.4 package fed the same 16-bit samples.
 ///
-/// Errors: empty or non-finite input, rate 0, less than 0.25 s, a reference that is all zeros
-/// after quantisation, and no utterance found by PESQ's voice activity detection.
+/// Errors: empty or non-finite input, rate 0, less than 0.25 s, a reference or estimate that is
+/// all zeros after quantisation, no utterance found by PESQ's voice activity detection, and a
+/// panic inside the `pesq` crate (caught; seen only on pathological, non-speech pairs).
 pub fn pesq_wb(reference: &[f32], estimate: &[f32], sample_rate: u32) -> Result<f64, MetricError> {
     let (reference, estimate) = check_pair("PESQ", reference, estimate)?;
     if sample_rate == 0 {
@@ -36,10 +37,29 @@ pub fn pesq_wb(reference: &[f32], estimate: &[f32], sample_rate: u32) -> Result<
             need_seconds: MIN_SAMPLES_16K as f64 / f64::from(PESQ_RATE),
         });
     }
-    if ref16.iter().all(|&v| v == 0) {
-        return Err(MetricError::SilentReference { metric: "PESQ" });
+    // The ITU reference code (and so the PyPI package) returns NaN for a silent estimate while
+    // pesq 0.2 returns a perfect 4.64: neither is a score.
+    for (which, pcm) in [("reference", &ref16), ("estimate", &est16)] {
+        if pcm.iter().all(|&v| v == 0) {
+            return Err(MetricError::Silent {
+                metric: "PESQ",
+                which,
+            });
+        }
     }
-    let mos = pesq::pesq_wb(&ref16, &est16).map_err(|e| match e {
+    // Last resort: pesq 0.2 indexes out of bounds in its utterance splitting on some
+    // pathological pairs (e.g. a lone impulse as reference against long active speech).
+    let result = std::panic::catch_unwind(|| pesq::pesq_wb(&ref16, &est16)).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        MetricError::Pesq(format!(
+            "the pesq crate panicked on this input ({msg}); expected a score or an error"
+        ))
+    })?;
+    let mos = result.map_err(|e| match e {
         pesq::PesqError::NoUtterancesFound => MetricError::PesqNoUtterances,
         other => MetricError::Pesq(other.to_string()),
     })?;
@@ -67,6 +87,32 @@ fn to_pcm16(x: &[f64]) -> Vec<i16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crate_panic_becomes_an_error() {
+        // A lone impulse against noise bursts made pesq 0.2 index out of bounds (splitting.rs).
+        let n = 100_000;
+        let mut reference = vec![0.0f32; n];
+        reference[n / 2] = 30_000.0 / 32_767.0;
+        // 0.25 s silence / 0.25 s noise bursts, one 2 s pattern repeated.
+        let mut state = 3u32;
+        let pattern: Vec<f32> = (0..32_000)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let v = (((state >> 8) as f32 / 16_777_216.0 - 0.5) * 2.0 * 8000.0) as i16;
+                if (i / 4000) % 2 == 1 {
+                    f32::from(v) / 32_767.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let estimate: Vec<f32> = pattern.iter().cycle().take(n).copied().collect();
+        match pesq_wb(&reference, &estimate, PESQ_RATE) {
+            Err(MetricError::Pesq(msg)) => assert!(msg.contains("panicked"), "{msg}"),
+            other => panic!("expected the caught crate panic, got {other:?}"),
+        }
+    }
 
     #[test]
     fn pcm16_rounds_and_clamps() {

@@ -33,7 +33,7 @@ const EPS: f64 = f64::EPSILON;
 /// Differences from pystoi, all on inputs where pystoi gives no usable score: unequal lengths are
 /// truncated to the shorter (pystoi raises), fewer than 30 frames of speech is
 /// [`MetricError::StoiTooFewFrames`] (pystoi warns and returns 1e-5), and an all-zero reference
-/// is [`MetricError::SilentReference`] (pystoi returns 0).
+/// is [`MetricError::Silent`] (pystoi returns 0). A silent estimate scores 0, as in pystoi.
 pub fn stoi(reference: &[f32], estimate: &[f32], sample_rate: u32) -> Result<f64, MetricError> {
     let (reference, estimate) = check_pair("STOI", reference, estimate)?;
     if sample_rate == 0 {
@@ -44,7 +44,10 @@ pub fn stoi(reference: &[f32], estimate: &[f32], sample_rate: u32) -> Result<f64
         });
     }
     if reference.iter().all(|&v| v == 0.0) {
-        return Err(MetricError::SilentReference { metric: "STOI" });
+        return Err(MetricError::Silent {
+            metric: "STOI",
+            which: "reference",
+        });
     }
     let mut x: Vec<f64> = reference.iter().map(|&v| f64::from(v)).collect();
     let mut y: Vec<f64> = estimate.iter().map(|&v| f64::from(v)).collect();
