@@ -100,8 +100,8 @@ pub mod io {
             let r = match format {
                 SampleFormat::F32 => w.write_sample(s),
                 _ => {
-                    let max = ((1i64 << (bits - 1)) - 1) as f32;
-                    w.write_sample((s.clamp(-1.0, 1.0) * max).round() as i32)
+                    let full = (1i64 << (bits - 1)) as f32;
+                    w.write_sample((s * full).round().clamp(-full, full - 1.0) as i32)
                 }
             };
             r.map_err(|e| err(path, e))?;
