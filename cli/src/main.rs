@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 mod cmd_make_dataset;
 
 #[derive(Debug, Parser)]
-#[command(name = "widen", version, about = "Restore the missing high band of narrow-band speech")]
+#[command(
+    name = "widen",
+    version,
+    about = "Restore the missing high band of narrow-band speech"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

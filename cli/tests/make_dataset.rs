@@ -85,12 +85,19 @@ fn good_and_bad_files_exit_1_with_one_line_per_failure_then_resume() {
 
     let o = make_dataset(&inp, &out, &["--jobs", "2"]);
     let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
-    assert_eq!(o.status.code(), Some(1), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
     let errors: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(errors.len(), 2, "{stderr}");
     assert!(errors.iter().all(|l| l.starts_with("error: ")), "{stderr}");
     assert!(errors.iter().any(|l| l.contains("text.wav: ")), "{stderr}");
-    assert!(errors.iter().any(|l| l.contains("empty.flac: ")), "{stderr}");
+    assert!(
+        errors.iter().any(|l| l.contains("empty.flac: ")),
+        "{stderr}"
+    );
     assert!(
         stdout.starts_with("written 3 pairs (0 skipped as done, 2 failed) in "),
         "{stdout}"
@@ -119,9 +126,18 @@ fn one_job_and_many_jobs_give_identical_datasets() {
     let s = speech_input("jobs");
     let inp = s.0.join("in");
     let (a, b) = (s.0.join("a"), s.0.join("b"));
-    assert!(make_dataset(&inp, &a, &["--jobs", "1", "--seed", "5"]).status.success());
-    assert!(make_dataset(&inp, &b, &["--jobs", "3", "--seed", "5"]).status.success());
-    for rel in ["manifest.jsonl", "hr/fr/egypte_ane.wav", "lr/fr/egypte_ane.wav", "lr/fr/cheveux.wav"] {
+    assert!(make_dataset(&inp, &a, &["--jobs", "1", "--seed", "5"])
+        .status
+        .success());
+    assert!(make_dataset(&inp, &b, &["--jobs", "3", "--seed", "5"])
+        .status
+        .success());
+    for rel in [
+        "manifest.jsonl",
+        "hr/fr/egypte_ane.wav",
+        "lr/fr/egypte_ane.wav",
+        "lr/fr/cheveux.wav",
+    ] {
         assert_eq!(
             fs::read(a.join(rel)).expect("a"),
             fs::read(b.join(rel)).expect("b"),
@@ -155,19 +171,28 @@ fn refuses_output_inside_input_and_bad_rates() {
     let stderr = text(&o.stderr);
     assert!(!o.status.success());
     assert!(stderr.contains("is inside the input folder"), "{stderr}");
-    assert!(!inp.join("fr/out").exists(), "nothing may be created in the input");
+    assert!(
+        !inp.join("fr/out").exists(),
+        "nothing may be created in the input"
+    );
 
     let out = s.0.join("out");
     for (args, msg) in [
         (&["--lr-rate", "22050"][..], "must be below hr_rate"),
         (&["--hr-rate", "1000000"][..], "hr_rate must be between"),
         (&["--cutoff-max", "4500"][..], "cutoff range"),
-        (&["--cutoff-min", "3900", "--cutoff-max", "3500"][..], "cutoff range"),
+        (
+            &["--cutoff-min", "3900", "--cutoff-max", "3500"][..],
+            "cutoff range",
+        ),
     ] {
         let o = make_dataset(&inp, &out, args);
         let stderr = text(&o.stderr);
         assert!(!o.status.success(), "{args:?}");
-        assert!(stderr.starts_with("error: ") && stderr.contains(msg), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(msg),
+            "{args:?}: {stderr}"
+        );
     }
     let o = make_dataset(&inp, &out, &["--jobs", "0"]);
     assert!(!o.status.success());
@@ -176,5 +201,9 @@ fn refuses_output_inside_input_and_bad_rates() {
     fs::create_dir(&empty).expect("mkdir");
     let o = make_dataset(&empty, &s.0.join("out2"), &[]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("no audio files"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no audio files"),
+        "{}",
+        text(&o.stderr)
+    );
 }

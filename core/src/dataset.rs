@@ -573,8 +573,8 @@ impl Dataset {
         };
         let mut text = String::new();
         for entry in entries.values() {
-            let line = serde_json::to_string(entry)
-                .map_err(|e| manifest_err(std::io::Error::other(e)))?;
+            let line =
+                serde_json::to_string(entry).map_err(|e| manifest_err(std::io::Error::other(e)))?;
             text.push_str(&line);
             text.push('\n');
         }
@@ -814,7 +814,10 @@ mod tests {
         assert_eq!(file_seed(0, "fr/bouche.wav"), 0xf773_c26b_1cf2_fd91);
         assert_eq!(file_seed(7, "a/b.flac"), 0x5244_d0a5_8ca2_9d59);
         assert_ne!(file_seed(0, "fr/bouche.wav"), file_seed(1, "fr/bouche.wav"));
-        assert_ne!(file_seed(0, "fr/bouche.wav"), file_seed(0, "fr/bouche2.wav"));
+        assert_ne!(
+            file_seed(0, "fr/bouche.wav"),
+            file_seed(0, "fr/bouche2.wav")
+        );
     }
 
     #[test]
@@ -846,11 +849,17 @@ mod tests {
         };
         assert!(matches!(
             bad(&|c| c.hr_rate = 1000),
-            DatasetError::Rate { which: "hr_rate", .. }
+            DatasetError::Rate {
+                which: "hr_rate",
+                ..
+            }
         ));
         assert!(matches!(
             bad(&|c| c.lr_rate = 500_000),
-            DatasetError::Rate { which: "lr_rate", .. }
+            DatasetError::Rate {
+                which: "lr_rate",
+                ..
+            }
         ));
         let e = bad(&|c| c.lr_rate = 22_050);
         assert_eq!(
@@ -901,7 +910,14 @@ mod tests {
         let names: Vec<_> = items.iter().map(|i| i.rel_source.as_str()).collect();
         assert_eq!(
             names,
-            ["a.mp3", "a.wav", "b/a.FLAC", "b/z.wav", "c/d/e.oga", "c/d/f.ogg"]
+            [
+                "a.mp3",
+                "a.wav",
+                "b/a.FLAC",
+                "b/z.wav",
+                "c/d/e.oga",
+                "c/d/f.ogg"
+            ]
         );
         assert_eq!(items[1].rel_out, "a.wav");
         assert_eq!(
@@ -911,7 +927,10 @@ mod tests {
                 other: "a.mp3".into()
             })
         );
-        assert!(items.iter().enumerate().all(|(i, it)| (i == 1) == it.problem.is_some()));
+        assert!(items
+            .iter()
+            .enumerate()
+            .all(|(i, it)| (i == 1) == it.problem.is_some()));
     }
 
     #[cfg(unix)]
@@ -971,10 +990,13 @@ mod tests {
         let err = Dataset::prepare(DatasetConfig::new(dir.path().join("in0"), &file)).unwrap_err();
         assert!(matches!(err, DatasetError::InRoot { .. }), "{err}");
         fs::create_dir(dir.path().join("in")).unwrap();
-        let err =
-            Dataset::prepare(DatasetConfig::new(dir.path().join("in"), file.join("out"))).unwrap_err();
+        let err = Dataset::prepare(DatasetConfig::new(dir.path().join("in"), file.join("out")))
+            .unwrap_err();
         assert!(matches!(err, DatasetError::OutUnwritable { .. }), "{err}");
-        assert!(err.to_string().starts_with("cannot write to output folder"), "{err}");
+        assert!(
+            err.to_string().starts_with("cannot write to output folder"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -70,7 +70,9 @@ pub mod io {
             hound::SampleFormat::Float => r.samples::<f32>().collect(),
             hound::SampleFormat::Int => {
                 let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-                r.samples::<i32>().map(|s| s.map(|v| v as f32 * scale)).collect()
+                r.samples::<i32>()
+                    .map(|s| s.map(|v| v as f32 * scale))
+                    .collect()
             }
         };
         Ok(Audio {

@@ -99,21 +99,41 @@ fn writes_aligned_16_bit_mono_pairs_and_a_sorted_manifest() {
         (summary.items, summary.written, summary.skipped_done),
         (5, 5, 0)
     );
-    assert!(summary.failed.is_empty() && summary.skipped.is_empty(), "{summary:?}");
+    assert!(
+        summary.failed.is_empty() && summary.skipped.is_empty(),
+        "{summary:?}"
+    );
     let out = dir.path().join("out");
     assert!(!out.join(dataset::JOURNAL_FILE).exists());
     let entries = manifest(&out);
     let paths: Vec<_> = entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
         paths,
-        ["chameau.wav", "cheveux.wav", "x/ane.wav", "x/deeper/arche.wav", "y/bouche.wav"]
+        [
+            "chameau.wav",
+            "cheveux.wav",
+            "x/ane.wav",
+            "x/deeper/arche.wav",
+            "y/bouche.wav"
+        ]
     );
     for e in &entries {
         let (hs, hr) = wav(&out.join("hr").join(&e.path));
         let (ls, lr) = wav(&out.join("lr").join(&e.path));
-        assert_eq!((hs.sample_rate, hs.channels, hs.bits_per_sample), (22_050, 1, 16));
-        assert_eq!((ls.sample_rate, ls.channels, ls.bits_per_sample), (8_000, 1, 16));
-        assert_eq!((hr.len(), lr.len()), (e.hr_samples, e.lr_samples), "{}", e.path);
+        assert_eq!(
+            (hs.sample_rate, hs.channels, hs.bits_per_sample),
+            (22_050, 1, 16)
+        );
+        assert_eq!(
+            (ls.sample_rate, ls.channels, ls.bits_per_sample),
+            (8_000, 1, 16)
+        );
+        assert_eq!(
+            (hr.len(), lr.len()),
+            (e.hr_samples, e.lr_samples),
+            "{}",
+            e.path
+        );
         let (ss, src) = wav(&dir.path().join("in").join(&e.source));
         assert_eq!(ss.sample_rate, e.source_rate);
         assert_eq!(
@@ -148,13 +168,19 @@ fn writes_aligned_16_bit_mono_pairs_and_a_sorted_manifest() {
     }
     // A 22.05 kHz mono source passes to HR untouched (no resampling; gain 1 as it does not
     // clip). 1 LSB of slack: 16-bit scaling conventions (32767 vs 32768) may differ.
-    let ch = entries.iter().find(|e| e.path == "cheveux.wav").expect("cheveux");
+    let ch = entries
+        .iter()
+        .find(|e| e.path == "cheveux.wav")
+        .expect("cheveux");
     assert_eq!((ch.source_rate, ch.gain), (22_050, 1.0));
     let (_, src) = wav(&dir.path().join("in/cheveux.wav"));
     let (_, hr) = wav(&out.join("hr/cheveux.wav"));
     assert_eq!(src.len(), hr.len());
     let max_diff = src.iter().zip(&hr).map(|(a, b)| (a - b).abs()).max();
-    assert!(max_diff <= Some(1), "HR differs from the 22.05 kHz source by {max_diff:?} LSB");
+    assert!(
+        max_diff <= Some(1),
+        "HR differs from the 22.05 kHz source by {max_diff:?} LSB"
+    );
 }
 
 #[test]
@@ -163,11 +189,22 @@ fn same_seed_is_bit_identical_and_another_seed_changes_the_filters() {
     run(config(dir.path(), "a", 0));
     run(config(dir.path(), "b", 0));
     run(config(dir.path(), "c", 1));
-    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
     assert_eq!(tree(&a), tree(&b), "same seed, different output");
     let (ma, mc) = (manifest(&a), manifest(&c));
-    let differing = ma.iter().zip(&mc).filter(|(x, y)| x.filter != y.filter).count();
-    assert!(differing >= 4, "only {differing} of 5 filters changed with the seed");
+    let differing = ma
+        .iter()
+        .zip(&mc)
+        .filter(|(x, y)| x.filter != y.filter)
+        .count();
+    assert!(
+        differing >= 4,
+        "only {differing} of 5 filters changed with the seed"
+    );
     // HR does not depend on the seed; LR does.
     assert_eq!(tree(&a.join("hr")), tree(&c.join("hr")));
     let (la, lc) = (tree(&a.join("lr")), tree(&c.join("lr")));
@@ -283,12 +320,17 @@ fn bad_files_fail_alone_and_good_files_are_written() {
     };
     let mut w = hound::WavWriter::create(inp.join("bad/nan.wav"), spec).expect("create");
     for i in 0..22_050 {
-        w.write_sample(if i == 500 { f32::NAN } else { 0.1 }).expect("sample");
+        w.write_sample(if i == 500 { f32::NAN } else { 0.1 })
+            .expect("sample");
     }
     w.finalize().expect("finalize");
     fs::copy(inp.join("cheveux.wav"), inp.join("bad/twice.wav")).expect("copy");
     fs::write(inp.join("bad/twice.flac"), b"fLaC garbage").expect("write");
-    fs::write(inp.join("bad/notes.txt"), b"ignored: not an audio extension").expect("write");
+    fs::write(
+        inp.join("bad/notes.txt"),
+        b"ignored: not an audio extension",
+    )
+    .expect("write");
 
     let s = run(config(dir.path(), "out", 0));
     assert_eq!(s.items, 5 + 8);
@@ -300,14 +342,26 @@ fn bad_files_fail_alone_and_good_files_are_written() {
         .failed
         .iter()
         .map(|f| {
-            let name = f.path.file_name().expect("name").to_string_lossy().into_owned();
+            let name = f
+                .path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
             (name, &f.error)
         })
         .collect();
     let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["corrupt.wav", "empty.flac", "nan.wav", "text.wav", "twice.flac", "twice.wav"],
+        [
+            "corrupt.wav",
+            "empty.flac",
+            "nan.wav",
+            "text.wav",
+            "twice.flac",
+            "twice.wav"
+        ],
         "{failed:#?}"
     );
     assert!(matches!(failed[0].1, FileError::Read(_)));
@@ -327,7 +381,10 @@ fn bad_files_fail_alone_and_good_files_are_written() {
     assert_eq!(entries.len(), 6);
     assert!(entries.iter().all(|e| !e.path.contains("twice")));
 
-    let stereo_entry = entries.iter().find(|e| e.path == "bad/stereo.wav").expect("stereo");
+    let stereo_entry = entries
+        .iter()
+        .find(|e| e.path == "bad/stereo.wav")
+        .expect("stereo");
     assert_eq!(stereo_entry.source_channels, 2);
     let (_, hr) = wav(&dir.path().join("out/hr/bad/stereo.wav"));
     let g = f64::from(stereo_entry.gain);

@@ -20,8 +20,12 @@ const TAP_TOL: f64 = 1e-12;
 
 fn fixture() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/filters.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (regenerate with scripts/fixtures/filters.py)", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (regenerate with scripts/fixtures/filters.py)",
+            path.display()
+        )
+    });
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -76,7 +80,10 @@ fn magnitude_responses_match_scipy() {
             let got = &filter.coefficients()[0];
             assert_eq!(got.len(), want.len(), "{spec}");
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() <= TAP_TOL, "{spec}: tap {i}: {g} vs firwin {w}");
+                assert!(
+                    (g - w).abs() <= TAP_TOL,
+                    "{spec}: tap {i}: {g} vs firwin {w}"
+                );
             }
         }
     }

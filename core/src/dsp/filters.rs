@@ -403,9 +403,11 @@ impl Lowpass {
     pub fn response(&self, freq_hz: f64) -> Complex64 {
         let w = 2.0 * PI * freq_hz / f64::from(self.sample_rate);
         match &self.structure {
-            Structure::Iir { sections } => sections.iter().fold(Complex64::new(1.0, 0.0), |h, s| {
-                h * poly_at(&s.b, w) / poly_at(&[1.0, s.a[0], s.a[1]], w)
-            }),
+            Structure::Iir { sections } => {
+                sections.iter().fold(Complex64::new(1.0, 0.0), |h, s| {
+                    h * poly_at(&s.b, w) / poly_at(&[1.0, s.a[0], s.a[1]], w)
+                })
+            }
             Structure::Fir { taps, .. } => poly_at(taps, w),
         }
     }
@@ -699,7 +701,8 @@ mod tests {
         let back: LowpassSpec = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
         for s in all_families() {
-            let back: LowpassSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+            let back: LowpassSpec =
+                serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
             assert_eq!(back, s);
         }
     }
@@ -791,13 +794,19 @@ mod tests {
     #[test]
     fn draw_random_is_deterministic_for_a_seed() {
         let a: Vec<_> = (0..20)
-            .scan(ChaCha8Rng::seed_from_u64(1), |r, _| Some(draw_random(r, (3400.0, 4000.0))))
+            .scan(ChaCha8Rng::seed_from_u64(1), |r, _| {
+                Some(draw_random(r, (3400.0, 4000.0)))
+            })
             .collect();
         let b: Vec<_> = (0..20)
-            .scan(ChaCha8Rng::seed_from_u64(1), |r, _| Some(draw_random(r, (3400.0, 4000.0))))
+            .scan(ChaCha8Rng::seed_from_u64(1), |r, _| {
+                Some(draw_random(r, (3400.0, 4000.0)))
+            })
             .collect();
         let c: Vec<_> = (0..20)
-            .scan(ChaCha8Rng::seed_from_u64(2), |r, _| Some(draw_random(r, (3400.0, 4000.0))))
+            .scan(ChaCha8Rng::seed_from_u64(2), |r, _| {
+                Some(draw_random(r, (3400.0, 4000.0)))
+            })
             .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
