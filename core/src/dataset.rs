@@ -20,7 +20,8 @@
 //!
 //! # Resume
 //! A pair is skipped as done when both of its files exist and the manifest (or journal) has an
-//! entry for it made with the same source, rates, seed and filter; anything else is redone.
+//! entry for it made with the same source (path and size), rates, seed and filter; anything else
+//! is redone.
 //!
 //! # Usage
 //! [`Dataset::prepare`] validates, walks and loads the previous state; [`Dataset::process`]
@@ -243,6 +244,8 @@ pub struct ManifestEntry {
     pub path: String,
     /// Source file relative to `in_root` (`/`-separated).
     pub source: String,
+    /// Source file size (bytes); a changed size makes a resumed run redo the pair.
+    pub source_bytes: u64,
     /// Source sample rate (Hz).
     pub source_rate: u32,
     /// Source channel count (mixed to mono).
@@ -426,8 +429,13 @@ impl Dataset {
         let seed = file_seed(cfg.seed, &item.rel_source);
         let spec = filters::draw_random(&mut ChaCha8Rng::seed_from_u64(seed), cfg.cutoff_range);
         let (hr_path, lr_path) = (self.hr_path(item), self.lr_path(item));
+        let source_bytes = match fs::metadata(&item.source) {
+            Ok(m) => m.len(),
+            Err(e) => return ItemOutcome::Failed(issue(FileError::Read(e.to_string()))),
+        };
         if let Some(prev) = self.previous.get(&item.rel_out) {
             let same = prev.source == item.rel_source
+                && prev.source_bytes == source_bytes
                 && prev.hr_rate == cfg.hr_rate
                 && prev.lr_rate == cfg.lr_rate
                 && prev.seed == cfg.seed
@@ -437,7 +445,8 @@ impl Dataset {
                 return ItemOutcome::Done(prev.clone());
             }
         }
-        match self.make_pair(item, spec, seed, &hr_path, &lr_path) {
+        let paths = (hr_path.as_path(), lr_path.as_path());
+        match self.make_pair(item, spec, seed, source_bytes, paths) {
             Ok(entry) => match self.append_journal(&entry) {
                 Ok(()) => ItemOutcome::Written(entry),
                 Err(e) => ItemOutcome::Failed(issue(e)),
@@ -452,8 +461,8 @@ impl Dataset {
         item: &Item,
         spec: LowpassSpec,
         file_seed: u64,
-        hr_path: &Path,
-        lr_path: &Path,
+        source_bytes: u64,
+        (hr_path, lr_path): (&Path, &Path),
     ) -> Result<ManifestEntry, FileError> {
         let cfg = &self.config;
         let audio = io::read(&item.source).map_err(|e| FileError::Read(e.to_string()))?;
@@ -508,6 +517,7 @@ impl Dataset {
         Ok(ManifestEntry {
             path: item.rel_out.clone(),
             source: item.rel_source.clone(),
+            source_bytes,
             source_rate,
             source_channels,
             duration_secs: hr_samples as f64 / f64::from(cfg.hr_rate),
@@ -1005,6 +1015,7 @@ mod tests {
         let entry = ManifestEntry {
             path: "a.wav".into(),
             source: "a.flac".into(),
+            source_bytes: 1234,
             source_rate: 44_100,
             source_channels: 2,
             duration_secs: 1.0,

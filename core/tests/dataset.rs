@@ -230,6 +230,13 @@ fn resume_skips_done_pairs_and_redoes_what_is_missing() {
     assert_eq!((s.written, s.skipped_done), (1, 4));
     assert_eq!(tree(&out), first);
 
+    // A source whose size changed is redone.
+    let mut longer = fs::read(dir.path().join("in/chameau.wav")).expect("read");
+    longer.extend_from_slice(b"LIST\x04\x00\x00\x00INFO"); // trailing chunk, same audio
+    fs::write(dir.path().join("in/chameau.wav"), longer).expect("write");
+    let s = run(config(dir.path(), "out", 0));
+    assert_eq!((s.written, s.skipped_done), (1, 4));
+
     // Another filter range changes every drawn filter: nothing counts as done.
     let mut other = config(dir.path(), "out", 0);
     other.cutoff_range = (3000.0, 3300.0);
