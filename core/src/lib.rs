@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod config;
+pub mod dataset;
 pub mod dsp;
 pub mod io;
 pub mod metrics;
