@@ -19,6 +19,8 @@ pub mod stft;
 
 
 pub use resample::{resample, StreamResampler};
+pub use stft::{Spectrogram, Stft};
+pub use mel::{mel_from_spectrogram, LogMel, MelFilterbank, MelSpec};
 
 
 /// Complex sample type used by the spectra of this module.
