@@ -20,6 +20,7 @@ pub mod stft;
 
 pub use resample::{resample, StreamResampler};
 pub use stft::{Spectrogram, Stft};
+pub use griffin_lim::{griffin_lim, spectral_convergence, GriffinLimConfig};
 pub use mel::{mel_from_spectrogram, LogMel, MelFilterbank, MelSpec};
 
 
