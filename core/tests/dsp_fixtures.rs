@@ -259,7 +259,12 @@ fn speech_clips(rate: u32, n: usize) -> Vec<(String, Vec<f32>)> {
             }
         }
     }
-    assert_eq!(out.len(), n, "expected {n} clips at {rate} Hz in {}", dir.display());
+    assert_eq!(
+        out.len(),
+        n,
+        "expected {n} clips at {rate} Hz in {}",
+        dir.display()
+    );
     out
 }
 
@@ -273,7 +278,11 @@ fn istft_round_trip_on_real_speech() {
         for len in [x.len(), x.len() * 2 / 3 + 1, 5000, 777] {
             let x = &x[..len.min(x.len())];
             let y = stft.inverse(&stft.forward(x), x.len()).unwrap();
-            let err = x.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let err = x
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
             assert!(err <= 1e-5, "{name} ({} samples): max error {err}", x.len());
         }
     }
@@ -298,10 +307,15 @@ fn griffin_lim_converges_on_real_speech() {
         };
         let fast: Vec<f32> = [0, 4, 8, 16, 32].iter().map(|&n| sc(n, 0.99)).collect();
         for w in fast.windows(2) {
-            assert!(w[1] < w[0], "{name}: spectral convergence not decreasing: {fast:?}");
+            assert!(
+                w[1] < w[0],
+                "{name}: spectral convergence not decreasing: {fast:?}"
+            );
         }
         let plain = sc(32, 0.0);
-        report.push(format!("{name}: momentum 0.99 {fast:?}, momentum 0 after 32: {plain}"));
+        report.push(format!(
+            "{name}: momentum 0.99 {fast:?}, momentum 0 after 32: {plain}"
+        ));
         assert!(
             fast[4] < 0.15,
             "{name}: spectral convergence after 32 iterations {} (bound 0.15)",

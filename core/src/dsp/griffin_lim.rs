@@ -37,10 +37,18 @@ fn check_shape(
     stft: &Stft,
     length: usize,
 ) -> Result<(), DspError> {
-    let expected = n_frames
-        .checked_mul(stft.n_bins())
-        .ok_or_else(|| invalid("n_frames", "a frame count whose data fits in memory", n_frames))?;
-    check_len("magnitude length (n_frames * n_bins)", expected, magnitude.len())?;
+    let expected = n_frames.checked_mul(stft.n_bins()).ok_or_else(|| {
+        invalid(
+            "n_frames",
+            "a frame count whose data fits in memory",
+            n_frames,
+        )
+    })?;
+    check_len(
+        "magnitude length (n_frames * n_bins)",
+        expected,
+        magnitude.len(),
+    )?;
     check_len(
         "frames of a signal of the requested length (1 + length / hop)",
         n_frames,
@@ -88,7 +96,14 @@ pub fn griffin_lim(
         for ((s, a), m) in spec.iter_mut().zip(&angles).zip(magnitude) {
             *s = a * *m;
         }
-        stft.inverse_into(&spec, n_frames, &mut scratch, &mut ola, &mut wsum, &mut signal);
+        stft.inverse_into(
+            &spec,
+            n_frames,
+            &mut scratch,
+            &mut ola,
+            &mut wsum,
+            &mut signal,
+        );
         stft.forward_into(&signal, &mut scratch, &mut rebuilt);
         for ((a, r), p) in angles.iter_mut().zip(&rebuilt).zip(&previous) {
             let v = r - p * alpha;
@@ -100,7 +115,14 @@ pub fn griffin_lim(
     for ((s, a), m) in spec.iter_mut().zip(&angles).zip(magnitude) {
         *s = a * *m;
     }
-    stft.inverse_into(&spec, n_frames, &mut scratch, &mut ola, &mut wsum, &mut signal);
+    stft.inverse_into(
+        &spec,
+        n_frames,
+        &mut scratch,
+        &mut ola,
+        &mut wsum,
+        &mut signal,
+    );
     Ok(signal)
 }
 
@@ -173,7 +195,11 @@ mod tests {
             assert!(w[1] < w[0], "spectral convergence did not improve: {sc:?}");
         }
         let plain = sc_after(&x, &stft, 32, 0.0);
-        assert!(sc[3] < plain, "momentum 0.99: {}, momentum 0: {plain}", sc[3]);
+        assert!(
+            sc[3] < plain,
+            "momentum 0.99: {}, momentum 0: {plain}",
+            sc[3]
+        );
     }
 
     #[test]
@@ -210,7 +236,9 @@ mod tests {
         let mag = vec![1.0; 257 * 10];
         let cfg = GriffinLimConfig::default();
         // 1 + 1280 / 128 = 11 frames, not 10.
-        let err = griffin_lim(&mag, 10, &stft, 1280, &cfg).unwrap_err().to_string();
+        let err = griffin_lim(&mag, 10, &stft, 1280, &cfg)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected 10, found 11"), "{err}");
         assert!(griffin_lim(&mag[..100], 10, &stft, 1200, &cfg).is_err());
         for momentum in [-0.1, 1.0, f32::NAN] {

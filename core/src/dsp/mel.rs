@@ -10,6 +10,9 @@ use crate::config::{MelConfig, MelScale};
 use super::stft::{Spectrogram, Stft};
 use super::{check_len, invalid, Complex32, DspError};
 
+/// Largest number of mel bands accepted (bounds the filterbank's memory).
+pub const MAX_N_MELS: usize = 4096;
+
 /// Hz -> mel on the given scale (librosa's `hz_to_mel`).
 pub fn hz_to_mel(hz: f64, scale: MelScale) -> f64 {
     match scale {
@@ -67,7 +70,11 @@ impl MelFilterbank {
     /// error (the seed's 80 bands at n_fft 1024 all have non-zero weights).
     pub fn new(cfg: &MelConfig) -> Result<Self, DspError> {
         if cfg.sample_rate == 0 {
-            return Err(invalid("sample_rate", "a positive rate in Hz", cfg.sample_rate));
+            return Err(invalid(
+                "sample_rate",
+                "a positive rate in Hz",
+                cfg.sample_rate,
+            ));
         }
         if cfg.n_fft < 2 || cfg.n_fft % 2 != 0 || cfg.n_fft > super::stft::MAX_N_FFT {
             return Err(invalid(
@@ -76,8 +83,12 @@ impl MelFilterbank {
                 cfg.n_fft,
             ));
         }
-        if cfg.n_mels == 0 {
-            return Err(invalid("n_mels", "at least 1 band", cfg.n_mels));
+        if cfg.n_mels == 0 || cfg.n_mels > MAX_N_MELS {
+            return Err(invalid(
+                "n_mels",
+                format!("a band count in 1..={MAX_N_MELS}"),
+                cfg.n_mels,
+            ));
         }
         let nyquist = cfg.sample_rate as f32 / 2.0;
         if !(cfg.f_min.is_finite() && cfg.f_min >= 0.0) {
@@ -243,7 +254,11 @@ pub fn mel_from_spectrogram(
     power: f32,
     log_clamp: Option<f32>,
 ) -> Result<MelSpec, DspError> {
-    check_len("spectrogram bins (mel filterbank columns)", filterbank.n_bins(), spec.n_bins)?;
+    check_len(
+        "spectrogram bins (mel filterbank columns)",
+        filterbank.n_bins(),
+        spec.n_bins,
+    )?;
     spec.validate()?;
     check_power(power)?;
     if let Some(c) = log_clamp {
@@ -405,11 +420,13 @@ mod tests {
         let mag: Vec<f32> = (0..513).map(|k| ((k * 37) % 101) as f32 / 10.0).collect();
         let mut out = vec![0.0; 80];
         fb.apply(&mag, &mut out).unwrap();
-        for m in 0..80 {
-            let dense: f64 = (0..513)
-                .map(|k| fb.weights()[m * 513 + k] as f64 * mag[k] as f64)
+        for (row, &o) in fb.weights().chunks_exact(513).zip(&out) {
+            let dense: f64 = row
+                .iter()
+                .zip(&mag)
+                .map(|(w, v)| *w as f64 * *v as f64)
                 .sum();
-            assert!((out[m] as f64 - dense).abs() < 1e-4 * dense.abs().max(1.0));
+            assert!((o as f64 - dense).abs() < 1e-4 * dense.abs().max(1.0));
         }
         assert!(fb.apply(&mag[..512], &mut out).is_err());
         assert!(fb.apply(&mag, &mut out[..79]).is_err());
@@ -419,20 +436,50 @@ mod tests {
     fn bad_configs_are_rejected() {
         let base = MelConfig::default();
         let bad = [
-            MelConfig { n_mels: 0, ..base.clone() },
-            MelConfig { n_fft: 1023, ..base.clone() },
-            MelConfig { f_max: 12000.0, ..base.clone() },
-            MelConfig { f_min: 11025.0, ..base.clone() },
-            MelConfig { f_min: f32::NAN, ..base.clone() },
-            MelConfig { sample_rate: 0, ..base.clone() },
+            MelConfig {
+                n_mels: 0,
+                ..base.clone()
+            },
+            MelConfig {
+                n_fft: 1023,
+                ..base.clone()
+            },
+            MelConfig {
+                f_max: 12000.0,
+                ..base.clone()
+            },
+            MelConfig {
+                f_min: 11025.0,
+                ..base.clone()
+            },
+            MelConfig {
+                f_min: f32::NAN,
+                ..base.clone()
+            },
+            MelConfig {
+                sample_rate: 0,
+                ..base.clone()
+            },
         ];
         for cfg in bad {
             let err = MelFilterbank::new(&cfg).unwrap_err().to_string();
             assert!(err.contains("expected"), "{err}");
         }
-        assert!(LogMel::new(MelConfig { power: 0.0, ..base.clone() }).is_err());
-        assert!(LogMel::new(MelConfig { log_clamp: 0.0, ..base.clone() }).is_err());
-        assert!(LogMel::new(MelConfig { hop: 0, ..base.clone() }).is_err());
+        assert!(LogMel::new(MelConfig {
+            power: 0.0,
+            ..base.clone()
+        })
+        .is_err());
+        assert!(LogMel::new(MelConfig {
+            log_clamp: 0.0,
+            ..base.clone()
+        })
+        .is_err());
+        assert!(LogMel::new(MelConfig {
+            hop: 0,
+            ..base.clone()
+        })
+        .is_err());
         assert!(LogMel::new(MelConfig { win: 2048, ..base }).is_err());
     }
 
@@ -463,15 +510,17 @@ mod tests {
         let spec = Spectrogram {
             n_bins: 513,
             n_frames: 1,
-            data: (0..513).map(|k| Complex32::new(k as f32 * 0.01, 0.5)).collect(),
+            data: (0..513)
+                .map(|k| Complex32::new(k as f32 * 0.01, 0.5))
+                .collect(),
         };
         let fb = MelFilterbank::new(&MelConfig::default()).unwrap();
         let p2 = mel_from_spectrogram(&spec, &fb, 2.0, None).unwrap();
         let mag2: Vec<f32> = spec.data.iter().map(|c| c.norm() * c.norm()).collect();
         let mut mel = vec![0.0; 80];
         fb.apply(&mag2, &mut mel).unwrap();
-        for m in 0..80 {
-            assert!((p2.data[m] - mel[m]).abs() <= 1e-5 * mel[m].abs().max(1.0));
+        for (&a, &b) in p2.data.iter().zip(&mel) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0));
         }
         assert!(mel_from_spectrogram(&spec, &fb, -1.0, None).is_err());
         assert!(mel_from_spectrogram(&spec, &fb, 1.0, Some(0.0)).is_err());

@@ -16,13 +16,10 @@ pub mod mel;
 pub mod resample;
 pub mod stft;
 
-
-
-pub use resample::{resample, StreamResampler};
-pub use stft::{Spectrogram, Stft};
 pub use griffin_lim::{griffin_lim, spectral_convergence, GriffinLimConfig};
 pub use mel::{mel_from_spectrogram, LogMel, MelFilterbank, MelSpec};
-
+pub use resample::{resample, StreamResampler};
+pub use stft::{Spectrogram, Stft};
 
 /// Complex sample type used by the spectra of this module.
 pub use realfft::num_complex::Complex32;

@@ -45,11 +45,18 @@ impl Spectrogram {
 
     /// Checks that `data` holds exactly `n_frames * n_bins` values.
     pub fn validate(&self) -> Result<(), DspError> {
-        let expected = self
-            .n_frames
-            .checked_mul(self.n_bins)
-            .ok_or_else(|| invalid("spectrogram shape", "n_frames * n_bins to fit in usize", format!("{} x {}", self.n_frames, self.n_bins)))?;
-        check_len("spectrogram data length (n_frames * n_bins)", expected, self.data.len())
+        let expected = self.n_frames.checked_mul(self.n_bins).ok_or_else(|| {
+            invalid(
+                "spectrogram shape",
+                "n_frames * n_bins to fit in usize",
+                format!("{} x {}", self.n_frames, self.n_bins),
+            )
+        })?;
+        check_len(
+            "spectrogram data length (n_frames * n_bins)",
+            expected,
+            self.data.len(),
+        )
     }
 }
 
@@ -267,13 +274,24 @@ impl Stft {
     /// frame) come out as zero. Errors when `spec` does not have `n_fft / 2 + 1` bins or its
     /// data length is not `n_frames * n_bins`.
     pub fn inverse(&self, spec: &Spectrogram, length: usize) -> Result<Vec<f32>, DspError> {
-        check_len("spectrogram bins (n_fft / 2 + 1)", self.n_bins(), spec.n_bins)?;
+        check_len(
+            "spectrogram bins (n_fft / 2 + 1)",
+            self.n_bins(),
+            spec.n_bins,
+        )?;
         spec.validate()?;
         let mut scratch = self.scratch();
         let mut ola = Vec::new();
         let mut wsum = Vec::new();
         let mut out = vec![0.0f32; length];
-        self.inverse_into(&spec.data, spec.n_frames, &mut scratch, &mut ola, &mut wsum, &mut out);
+        self.inverse_into(
+            &spec.data,
+            spec.n_frames,
+            &mut scratch,
+            &mut ola,
+            &mut wsum,
+            &mut out,
+        );
         Ok(out)
     }
 
@@ -404,11 +422,18 @@ mod tests {
     #[test]
     fn round_trip_noise_several_lengths() {
         let s = Stft::new(1024, 256, 1024).unwrap();
-        for (i, &len) in [513usize, 1000, 1024, 4097, 22050, 30011].iter().enumerate() {
+        for (i, &len) in [513usize, 1000, 1024, 4097, 22050, 30011]
+            .iter()
+            .enumerate()
+        {
             let x = noise(len, 10 + i as u64);
             let y = s.inverse(&s.forward(&x), len).unwrap();
             assert_eq!(y.len(), len);
-            let err = x.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let err = x
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
             assert!(err < 1e-5, "length {len}: max error {err}");
         }
     }
@@ -418,7 +443,11 @@ mod tests {
         let s = Stft::new(512, 128, 400).unwrap();
         let x = noise(5000, 3);
         let y = s.inverse(&s.forward(&x), x.len()).unwrap();
-        let err = x.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let err = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         assert!(err < 1e-5, "max error {err}");
     }
 
@@ -429,14 +458,21 @@ mod tests {
             let x = noise(len, 7);
             let spec = s.forward(&x);
             assert_eq!(spec.n_frames, 1 + len / 256);
-            assert!(spec.data.iter().all(|c| c.re.is_finite() && c.im.is_finite()));
+            assert!(spec
+                .data
+                .iter()
+                .all(|c| c.re.is_finite() && c.im.is_finite()));
             let y = s.inverse(&spec, len).unwrap();
             assert_eq!(y.len(), len);
         }
         // With zero padding the round trip still holds where windows cover the signal.
         let x = noise(300, 8);
         let y = s.inverse(&s.forward(&x), 300).unwrap();
-        let err = x.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let err = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         assert!(err < 1e-5, "max error {err}");
     }
 
@@ -459,7 +495,10 @@ mod tests {
         assert!(Stft::new(1024, 0, 1024).is_err());
         assert!(Stft::new(1024, 256, 0).is_err());
         let err = Stft::new(1024, 256, 2048).unwrap_err().to_string();
-        assert!(err.contains("expected") && err.contains("found 2048"), "{err}");
+        assert!(
+            err.contains("expected") && err.contains("found 2048"),
+            "{err}"
+        );
         let s = Stft::new(64, 16, 64).unwrap();
         let mut spec = s.forward(&noise(100, 5));
         spec.data.pop();
