@@ -60,7 +60,7 @@ fn check_shape(
 /// (frame-major `n_frames x n_bins`, power 1, analysed with `stft`).
 ///
 /// `length` must give `n_frames` frames (`1 + length / hop == n_frames`), as it does for the
-/// signal the magnitude came from. Errors on a shape mismatch or a momentum outside `[0, 1)`.
+/// signal the magnitude came from; `(n_frames - 1) * hop` always qualifies. Errors on a shape mismatch or a momentum outside `[0, 1)`.
 pub fn griffin_lim(
     magnitude: &[f32],
     n_frames: usize,
@@ -108,7 +108,7 @@ pub fn griffin_lim(
         for ((a, r), p) in angles.iter_mut().zip(&rebuilt).zip(&previous) {
             let v = r - p * alpha;
             // Unit phasor; a zero bin stays zero (its magnitude is then irrelevant anyway).
-            *a = v / (v.norm() + f32::MIN_POSITIVE);
+            *a = v / (super::abs(v) + f32::MIN_POSITIVE);
         }
         std::mem::swap(&mut previous, &mut rebuilt);
     }
@@ -140,7 +140,7 @@ pub fn spectral_convergence(
     stft.forward_into(signal, &mut scratch, &mut spec);
     let (mut diff, mut norm) = (0.0f64, 0.0f64);
     for (m, c) in magnitude.iter().zip(&spec) {
-        diff += (*m as f64 - c.norm() as f64).powi(2);
+        diff += (*m as f64 - super::abs(*c) as f64).powi(2);
         norm += (*m as f64).powi(2);
     }
     Ok(if norm > 0.0 {

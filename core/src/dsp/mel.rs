@@ -8,7 +8,7 @@
 use crate::config::{MelConfig, MelScale};
 
 use super::stft::{Spectrogram, Stft};
-use super::{check_len, invalid, Complex32, DspError};
+use super::{abs, check_len, invalid, Complex32, DspError};
 
 /// Largest number of mel bands accepted (bounds the filterbank's memory).
 pub const MAX_N_MELS: usize = 4096;
@@ -219,11 +219,11 @@ impl MelSpec {
 /// `|c|^power` with the common powers special-cased (exact and cheaper than `powf`).
 fn magnitude_pow(c: Complex32, power: f32) -> f32 {
     if power == 1.0 {
-        c.norm()
+        abs(c)
     } else if power == 2.0 {
         c.norm_sqr()
     } else {
-        c.norm().powf(power)
+        c.norm_sqr().powf(0.5 * power)
     }
 }
 

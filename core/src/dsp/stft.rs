@@ -40,7 +40,7 @@ impl Spectrogram {
 
     /// `|X|` for every bin, frame-major like `data`.
     pub fn magnitude(&self) -> Vec<f32> {
-        self.data.iter().map(|c| c.norm()).collect()
+        self.data.iter().map(|&c| super::abs(c)).collect()
     }
 
     /// Checks that `data` holds exactly `n_frames * n_bins` values.
@@ -186,7 +186,8 @@ impl Stft {
         }
     }
 
-    /// Centred STFT of `x` (see the module docs for the conventions).
+    /// Centred STFT of `x` (see the module docs for the conventions). Holds every frame in
+    /// memory; [`LogMel::compute`](super::LogMel::compute) streams frames instead.
     ///
     /// Reflect padding needs `x.len() > n_fft / 2`; shorter signals (including empty ones) are
     /// zero-padded instead, where torch would refuse and librosa would error.
