@@ -25,9 +25,15 @@ fn blackman_sinc(taps: usize, cutoff_hz: f64, fs: f64) -> Vec<f64> {
         .map(|j| {
             let t = j as f64 - m / 2.0;
             let x = 2.0 * fc * t;
-            let sinc = if x == 0.0 { 1.0 } else { (pi * x).sin() / (pi * x) };
+            let sinc = if x == 0.0 {
+                1.0
+            } else {
+                (pi * x).sin() / (pi * x)
+            };
             let j = j as f64;
-            2.0 * fc * sinc * (0.42 - 0.5 * (2.0 * pi * j / m).cos() + 0.08 * (4.0 * pi * j / m).cos())
+            2.0 * fc
+                * sinc
+                * (0.42 - 0.5 * (2.0 * pi * j / m).cos() + 0.08 * (4.0 * pi * j / m).cos())
         })
         .collect();
     let sum: f64 = h.iter().sum();
@@ -51,7 +57,8 @@ fn make_signal(spec: &Value) -> (Vec<f32>, u32) {
                     let mut v = 0.0;
                     if i < loud {
                         for tone in spec["tones"].as_array().unwrap() {
-                            v += f(&tone[1]) * (2.0 * pi * f(&tone[0]) * i as f64 / f64::from(fs)).sin();
+                            v += f(&tone[1])
+                                * (2.0 * pi * f(&tone[0]) * i as f64 / f64::from(fs)).sin();
                         }
                     } else {
                         v += qa * (2.0 * pi * qf * i as f64 / f64::from(fs)).sin();
@@ -101,15 +108,34 @@ fn bandwidth_matches_numpy_reference() {
         let df = f64::from(fs) / BW_FFT as f64;
         // Bin-exact agreement: both sides report bin centre frequencies.
         let same_bin = |got: f64, want: f64, what: &str| {
-            assert!((got - want).abs() < 1e-6 * df, "{name}: {what} = {got}, numpy says {want}");
+            assert!(
+                (got - want).abs() < 1e-6 * df,
+                "{name}: {what} = {got}, numpy says {want}"
+            );
         };
         for &fr in &fractions {
             let bw = bandwidth(&x, fs, fr);
             let key = format!("{fr}");
-            same_bin(bw.energy_bw_hz, exp["energy_bw_hz"][&key].as_f64().unwrap(), &format!("energy_bw_hz({fr})"));
-            same_bin(bw.rolloff_50db_hz, exp["rolloff_50db_hz"].as_f64().unwrap(), "rolloff_50db_hz");
-            same_bin(bw.cutoff_hz, exp["cutoff_hz"].as_f64().unwrap(), "cutoff_hz");
-            assert_eq!(bw.active_frames, exp["active_frames"].as_u64().unwrap(), "{name}: active frames");
+            same_bin(
+                bw.energy_bw_hz,
+                exp["energy_bw_hz"][&key].as_f64().unwrap(),
+                &format!("energy_bw_hz({fr})"),
+            );
+            same_bin(
+                bw.rolloff_50db_hz,
+                exp["rolloff_50db_hz"].as_f64().unwrap(),
+                "rolloff_50db_hz",
+            );
+            same_bin(
+                bw.cutoff_hz,
+                exp["cutoff_hz"].as_f64().unwrap(),
+                "cutoff_hz",
+            );
+            assert_eq!(
+                bw.active_frames,
+                exp["active_frames"].as_u64().unwrap(),
+                "{name}: active frames"
+            );
             assert_eq!(bw.nyquist_hz, exp["nyquist_hz"].as_f64().unwrap());
         }
         // Streaming in odd blocks gives the same answer.
@@ -117,6 +143,10 @@ fn bandwidth_matches_numpy_reference() {
         for block in x.chunks(333) {
             acc.push(block);
         }
-        assert_eq!(acc.finish(0.99), bandwidth(&x, fs, 0.99), "{name}: streaming");
+        assert_eq!(
+            acc.finish(0.99),
+            bandwidth(&x, fs, 0.99),
+            "{name}: streaming"
+        );
     }
 }

@@ -28,9 +28,18 @@ fn eight_khz_recordings_are_narrow_band() {
         for path in speech_clips(lang, 8_000) {
             let a = read(&path).unwrap();
             let bw = bandwidth(&a.to_mono(), a.sample_rate, 0.99);
-            assert_eq!(bw.verdict, Verdict::NarrowBand, "{}: {bw:?}", path.display());
+            assert_eq!(
+                bw.verdict,
+                Verdict::NarrowBand,
+                "{}: {bw:?}",
+                path.display()
+            );
             assert!(bw.rolloff_50db_hz <= 4_000.0, "{}: {bw:?}", path.display());
-            assert!(bw.cutoff_hz <= 4_000.0 && bw.cutoff_hz > 2_000.0, "{}: {bw:?}", path.display());
+            assert!(
+                bw.cutoff_hz <= 4_000.0 && bw.cutoff_hz > 2_000.0,
+                "{}: {bw:?}",
+                path.display()
+            );
             n += 1;
         }
     }
@@ -52,10 +61,20 @@ fn low_passed_wide_band_speech_is_narrow_band_with_cutoff_near_4khz() {
         // 1023 taps: a transition band of about ±120 Hz around 4 kHz, -74 dB stop band.
         let y = lowpass(&a.to_mono(), 4_000.0, f64::from(a.sample_rate), 1023);
         let bw = bandwidth(&y, a.sample_rate, 0.99);
-        assert_eq!(bw.verdict, Verdict::NarrowBand, "{}: {bw:?}", path.display());
+        assert_eq!(
+            bw.verdict,
+            Verdict::NarrowBand,
+            "{}: {bw:?}",
+            path.display()
+        );
         assert!(bw.rolloff_50db_hz < NARROW_BAND_MAX_HZ);
         let err = bw.cutoff_hz - 4_000.0;
-        assert!(err.abs() <= 300.0, "{}: cutoff {} Hz", path.display(), bw.cutoff_hz);
+        assert!(
+            err.abs() <= 300.0,
+            "{}: cutoff {} Hz",
+            path.display(),
+            bw.cutoff_hz
+        );
         worst = worst.max(err.abs());
     }
     eprintln!("{} clips, worst cutoff error {worst:.0} Hz", clips.len());

@@ -17,7 +17,11 @@ fn ogg_vorbis_decodes_and_streams_identically() {
     assert_eq!(info.bits_per_sample, None);
     assert_eq!(info.sample_format, "float");
     let a = read(&path).unwrap();
-    assert!(a.duration_secs() > 0.3 && a.duration_secs() < 10.0, "{}", a.duration_secs());
+    assert!(
+        a.duration_secs() > 0.3 && a.duration_secs() < 10.0,
+        "{}",
+        a.duration_secs()
+    );
     let peak = a.samples.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     assert!(peak > 0.05 && peak <= 1.5, "peak {peak}");
     let mut r = AudioReader::open(&path).unwrap();
@@ -50,5 +54,8 @@ fn opus_is_reported_as_unsupported() {
     let err = read(&path).unwrap_err();
     assert!(matches!(err, AudioError::Unsupported { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("xmas_reindeer.opus: unsupported: codec opus"), "{msg}");
+    assert!(
+        msg.contains("xmas_reindeer.opus: unsupported: codec opus"),
+        "{msg}"
+    );
 }

@@ -24,10 +24,18 @@ pub enum AudioError {
     NotAudio { path: PathBuf },
     /// The container header is damaged or ends early.
     #[error("{}: invalid {container} header: {reason}", path.display())]
-    BadHeader { path: PathBuf, container: &'static str, reason: String },
+    BadHeader {
+        path: PathBuf,
+        container: &'static str,
+        reason: String,
+    },
     /// The audio data ends before the length the header declares.
     #[error("{}: truncated: header says {declared} frames, file holds {actual}", path.display())]
-    Truncated { path: PathBuf, declared: u64, actual: u64 },
+    Truncated {
+        path: PathBuf,
+        declared: u64,
+        actual: u64,
+    },
     /// A container or codec feature widen cannot decode.
     #[error("{}: unsupported: {what}", path.display())]
     Unsupported { path: PathBuf, what: String },

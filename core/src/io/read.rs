@@ -131,6 +131,8 @@ pub(crate) enum Backend {
 /// [`AudioError::Truncated`]; a file without frames is [`AudioError::NoSamples`].
 /// Non-finite samples are replaced by 0 as they stream past and counted; when the end is
 /// reached the reader returns [`AudioError::NonFinite`] with the exact count instead of `Ok(0)`.
+/// Note that symphonia's Vorbis and MP3 decoders clamp their output to [-1, 1], so overs in
+/// lossy files read as full scale.
 pub struct AudioReader {
     path: PathBuf,
     info: AudioInfo,
@@ -303,10 +305,11 @@ impl AudioReader {
         let reader = if kind == Kind::Wav {
             Self::open_wav(path, len, backend)?
         } else {
-            file.seek(SeekFrom::Start(0)).map_err(|e| AudioError::Read {
-                path: path.to_path_buf(),
-                reason: io_reason(&e),
-            })?;
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| AudioError::Read {
+                    path: path.to_path_buf(),
+                    reason: io_reason(&e),
+                })?;
             Self::open_symphonia(path, file, kind, None)?
         };
         if reader.info.frames == Some(0) {
@@ -476,7 +479,11 @@ impl AudioReader {
                     // FLAC's STREAMINFO total is exact (0 means unknown); others are estimates.
                     frames: params.n_frames.filter(|&n| !(kind == Kind::Flac && n == 0)),
                 };
-                let exact = if kind == Kind::Flac { info.frames } else { None };
+                let exact = if kind == Kind::Flac {
+                    info.frames
+                } else {
+                    None
+                };
                 (info, exact)
             }
         };
@@ -533,7 +540,11 @@ impl AudioReader {
     /// Returns the number of frames read; `Ok(0)` means the end of the stream (also when
     /// `max_frames` is 0). At the end, the whole-file checks run instead of `Ok(0)`: no frames
     /// at all, non-finite samples, fewer frames than an exact header declares.
-    pub fn read_frames(&mut self, buf: &mut Vec<f32>, max_frames: usize) -> Result<usize, AudioError> {
+    pub fn read_frames(
+        &mut self,
+        buf: &mut Vec<f32>,
+        max_frames: usize,
+    ) -> Result<usize, AudioError> {
         buf.clear();
         if max_frames == 0 {
             return Ok(0);
@@ -621,7 +632,12 @@ impl AudioReader {
 
 impl SymSource {
     /// Decodes the next packet of our track into `out`; `false` at the end of the stream.
-    fn decode_next(&mut self, path: &Path, channels: usize, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+    fn decode_next(
+        &mut self,
+        path: &Path,
+        channels: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<bool, AudioError> {
         loop {
             let packet = match self.format.next_packet() {
                 Ok(p) => p,

@@ -61,10 +61,7 @@ fn flac_md5_ok(path: &Path) -> bool {
         .unwrap();
     let track = probed.format.default_track().unwrap().clone();
     let mut dec = symphonia::default::get_codecs()
-        .make(
-            &track.codec_params,
-            &DecoderOptions { verify: true },
-        )
+        .make(&track.codec_params, &DecoderOptions { verify: true })
         .unwrap();
     while let Ok(p) = probed.format.next_packet() {
         dec.decode(&p).unwrap();
@@ -125,7 +122,11 @@ fn round_trip_every_format_container_and_layout() {
             assert!(back.samples == expected, "{} differs", path.display());
             // symphonia for every container, so the two decoders agree on WAV too.
             let sym = read_symphonia(&path).unwrap();
-            assert!(sym.samples == expected, "{} differs via symphonia", path.display());
+            assert!(
+                sym.samples == expected,
+                "{} differs via symphonia",
+                path.display()
+            );
             if ext == "flac" {
                 assert!(flac_md5_ok(&path), "{}: MD5 mismatch", path.display());
             }
@@ -188,7 +189,10 @@ fn float_writer_zeroes_non_finite_and_keeps_overs() {
         SampleFormat::F32,
     )
     .unwrap();
-    assert_eq!(read(&path).unwrap().samples, vec![0.0, 1.5, 0.0, -2.0, 0.0, 0.25]);
+    assert_eq!(
+        read(&path).unwrap().samples,
+        vec![0.0, 1.5, 0.0, -2.0, 0.0, 0.25]
+    );
 }
 
 #[test]
@@ -232,7 +236,10 @@ fn streaming_read_of_long_file_equals_whole_read() {
             }
             assert!(n <= 3_001);
             assert_eq!(buf.len(), 2 * n);
-            assert!(buf[..] == whole.samples[2 * pos..2 * (pos + n)], "{ext} block at {pos}");
+            assert!(
+                buf[..] == whole.samples[2 * pos..2 * (pos + n)],
+                "{ext} block at {pos}"
+            );
             max_cap = max_cap.max(buf.capacity());
             pos += n;
         }
@@ -286,9 +293,15 @@ fn writer_rejects_bad_specs_with_clear_messages() {
             .map(|e| e.to_string())
             .unwrap_or_default()
     };
-    let m = msg("x.flac", spec(SampleFormat::F32, 1, 16_000, Container::Flac));
+    let m = msg(
+        "x.flac",
+        spec(SampleFormat::F32, 1, 16_000, Container::Flac),
+    );
     assert!(m.contains("x.flac") && m.contains("float"), "{m}");
-    let m = msg("x.flac", spec(SampleFormat::I16, 9, 16_000, Container::Flac));
+    let m = msg(
+        "x.flac",
+        spec(SampleFormat::I16, 9, 16_000, Container::Flac),
+    );
     assert!(m.contains("9 channels"), "{m}");
     let m = msg("x.wav", spec(SampleFormat::I16, 0, 16_000, Container::Wav));
     assert!(m.contains("0 channels"), "{m}");
@@ -297,7 +310,10 @@ fn writer_rejects_bad_specs_with_clear_messages() {
     assert!(!dir.path().join("x.flac.partial").exists());
 
     let m = Container::from_path("out/y.mp3").unwrap_err().to_string();
-    assert!(m.starts_with("out/y.mp3: ") && m.contains(".wav or .flac"), "{m}");
+    assert!(
+        m.starts_with("out/y.mp3: ") && m.contains(".wav or .flac"),
+        "{m}"
+    );
     assert_eq!(Container::from_path("Y.FLAC").unwrap(), Container::Flac);
     assert_eq!(Container::from_path("y.wav").unwrap(), Container::Wav);
 
@@ -319,16 +335,28 @@ fn create_in_missing_folder_names_the_target() {
         channels: 1,
         samples: vec![0.0; 10],
     };
-    let m = write(&path, &audio, SampleFormat::I16).unwrap_err().to_string();
+    let m = write(&path, &audio, SampleFormat::I16)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         m,
-        format!("{}: cannot create: No such file or directory", path.display())
+        format!(
+            "{}: cannot create: No such file or directory",
+            path.display()
+        )
     );
 }
 
 /// A canonical 44-byte WAV header followed by `data` (the header may lie about its length).
 /// A-law/mu-law get the 18-byte fmt chunk (with `cbSize`) that those formats require.
-pub(crate) fn wav_bytes(tag: u16, channels: u16, rate: u32, bits: u16, data_len: u32, data: &[u8]) -> Vec<u8> {
+pub(crate) fn wav_bytes(
+    tag: u16,
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    data_len: u32,
+    data: &[u8],
+) -> Vec<u8> {
     let block_align = channels * bits / 8;
     let companded = matches!(tag, 6 | 7);
     let fmt_len: u32 = if companded { 18 } else { 16 };
@@ -361,7 +389,8 @@ fn err_of(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let msg = e.to_string();
     assert!(msg.starts_with(&format!("{}: ", path.display())), "{msg}");
     assert!(!msg.contains('\n'), "{msg}");
-    msg.trim_start_matches(&format!("{}: ", path.display())).to_string()
+    msg.trim_start_matches(&format!("{}: ", path.display()))
+        .to_string()
 }
 
 #[test]
@@ -373,28 +402,49 @@ fn bad_inputs_give_one_line_reasons() {
         err_of(d, "text.wav", b"hello, I am not audio\n"),
         "not a supported audio file (no RIFF/fLaC/OggS/ID3 header)"
     );
-    assert_eq!(err_of(d, "tiny.wav", b"RI"), "not a supported audio file (no RIFF/fLaC/OggS/ID3 header)");
+    assert_eq!(
+        err_of(d, "tiny.wav", b"RI"),
+        "not a supported audio file (no RIFF/fLaC/OggS/ID3 header)"
+    );
     let full = wav_bytes(1, 1, 48_000, 16, 96_000, &vec![0u8; 2400]);
     assert_eq!(
         err_of(d, "trunc.wav", &full),
         "truncated: header says 48000 frames, file holds 1200"
     );
     let m = err_of(d, "trunc_header.wav", &full[..30]);
-    assert!(m.starts_with("invalid WAV header: truncated: file ends at byte 30"), "{m}");
-    assert_eq!(err_of(d, "zero.wav", &wav_bytes(1, 1, 16_000, 16, 0, &[])), "no audio samples");
+    assert!(
+        m.starts_with("invalid WAV header: truncated: file ends at byte 30"),
+        "{m}"
+    );
+    assert_eq!(
+        err_of(d, "zero.wav", &wav_bytes(1, 1, 16_000, 16, 0, &[])),
+        "no audio samples"
+    );
     assert_eq!(
         err_of(d, "rate1.wav", &wav_bytes(1, 1, 1, 16, 4, &[0, 0, 1, 0])),
         "sample rate 1 Hz is out of range 1000..=768000 Hz"
     );
     assert_eq!(
-        err_of(d, "rate_huge.wav", &wav_bytes(1, 1, 1_000_000, 16, 4, &[0, 0, 1, 0])),
+        err_of(
+            d,
+            "rate_huge.wav",
+            &wav_bytes(1, 1, 1_000_000, 16, 4, &[0, 0, 1, 0])
+        ),
         "sample rate 1000000 Hz is out of range 1000..=768000 Hz"
     );
     assert_eq!(
-        err_of(d, "nochan.wav", &wav_bytes(1, 0, 16_000, 16, 4, &[0, 0, 1, 0])),
+        err_of(
+            d,
+            "nochan.wav",
+            &wav_bytes(1, 0, 16_000, 16, 4, &[0, 0, 1, 0])
+        ),
         "header declares 0 channels (expected at least 1)"
     );
-    let m = err_of(d, "adpcm.wav", &wav_bytes(2, 1, 16_000, 16, 4, &[0, 0, 1, 0]));
+    let m = err_of(
+        d,
+        "adpcm.wav",
+        &wav_bytes(2, 1, 16_000, 16, 4, &[0, 0, 1, 0]),
+    );
     assert!(m.starts_with("unsupported: WAV format tag 0x0002"), "{m}");
 
     // 12 non-finite values among 100 float samples.
@@ -444,7 +494,10 @@ fn truncated_flac_is_an_error() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let m = read(&path).unwrap_err().to_string();
-    assert!(m.contains("t.flac: truncated: header says 20000 frames"), "{m}");
+    assert!(
+        m.contains("t.flac: truncated: header says 20000 frames"),
+        "{m}"
+    );
     // Cut inside STREAMINFO.
     std::fs::write(&path, &bytes[..20]).unwrap();
     let m = read(&path).unwrap_err().to_string();

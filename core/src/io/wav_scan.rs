@@ -147,7 +147,10 @@ pub(crate) fn scan(path: &Path, file: File, file_len: u64) -> Result<WavScan, Au
             }
             b"data" => {
                 let Some((format_tag, channels, sample_rate, block_align, bits)) = fmt else {
-                    return Err(bad(path, "data chunk comes before the fmt chunk".to_string()));
+                    return Err(bad(
+                        path,
+                        "data chunk comes before the fmt chunk".to_string(),
+                    ));
                 };
                 if channels == 0 {
                     return Err(AudioError::NoChannels {

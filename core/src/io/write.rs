@@ -86,7 +86,11 @@ const SHORT_BLOCK: usize = 256;
 /// clamped to [-1, 1] and then to the integer range (so +1.0 maps to the largest code).
 pub fn quantize(x: f32, bits: u32) -> i32 {
     let full = f64::from(1u32 << (bits - 1));
-    let x = if x.is_nan() { 0.0 } else { f64::from(x).clamp(-1.0, 1.0) };
+    let x = if x.is_nan() {
+        0.0
+    } else {
+        f64::from(x).clamp(-1.0, 1.0)
+    };
     (x * full).round().clamp(-full, full - 1.0) as i32
 }
 
@@ -143,7 +147,8 @@ impl AudioWriter {
             }
             Container::Flac if spec.format == SampleFormat::F32 => {
                 return Err(unsupported(
-                    "32-bit float samples to FLAC (FLAC stores integers: use I16 or I24)".to_string(),
+                    "32-bit float samples to FLAC (FLAC stores integers: use I16 or I24)"
+                        .to_string(),
                 ))
             }
             Container::Flac if spec.channels > 8 => {
@@ -230,9 +235,9 @@ impl AudioWriter {
             None => Err(write_err("writer already finished".to_string())),
             Some(Inner::Wav(w)) => {
                 let res = match format {
-                    SampleFormat::F32 => interleaved.iter().try_for_each(|&x| {
-                        w.write_sample(if x.is_finite() { x } else { 0.0 })
-                    }),
+                    SampleFormat::F32 => interleaved
+                        .iter()
+                        .try_for_each(|&x| w.write_sample(if x.is_finite() { x } else { 0.0 })),
                     SampleFormat::I16 => {
                         let mut w16 = w.get_i16_writer(interleaved.len() as u32);
                         for &x in interleaved {
@@ -268,7 +273,10 @@ impl AudioWriter {
         }
         std::fs::rename(&self.partial, &self.path).map_err(|e| {
             let _ = std::fs::remove_file(&self.partial);
-            write_err(format!("cannot rename the .partial file: {}", io_reason(&e)))
+            write_err(format!(
+                "cannot rename the .partial file: {}",
+                io_reason(&e)
+            ))
         })
     }
 }
@@ -283,7 +291,11 @@ impl Drop for AudioWriter {
 }
 
 /// Writes `audio` to `path`, choosing the container from the extension.
-pub fn write(path: impl AsRef<Path>, audio: &Audio, format: SampleFormat) -> Result<(), AudioError> {
+pub fn write(
+    path: impl AsRef<Path>,
+    audio: &Audio,
+    format: SampleFormat,
+) -> Result<(), AudioError> {
     let path = path.as_ref();
     let container = Container::from_path(path)?;
     let mut w = AudioWriter::create(
@@ -394,7 +406,9 @@ impl FlacWriter {
             .fill_interleaved(&self.block)
             .map_err(|e| e.to_string())?;
         for frame in self.block.chunks_exact(self.channels) {
-            self.md5.fill_interleaved(frame).map_err(|e| e.to_string())?;
+            self.md5
+                .fill_interleaved(frame)
+                .map_err(|e| e.to_string())?;
         }
         // flacenc's rice partitioning underflows on blocks shorter than its minimum partition
         // (64 samples); a short last block is stored verbatim instead (cost: a few bytes).
@@ -403,13 +417,9 @@ impl FlacWriter {
         } else {
             &self.config
         };
-        let frame = flacenc::encode_fixed_size_frame(
-            config,
-            &self.framebuf,
-            self.frame_number,
-            &self.info,
-        )
-        .map_err(|e| format!("{e:?}"))?;
+        let frame =
+            flacenc::encode_fixed_size_frame(config, &self.framebuf, self.frame_number, &self.info)
+                .map_err(|e| format!("{e:?}"))?;
         self.sink.clear();
         frame.write(&mut self.sink).map_err(|e| e.to_string())?;
         let bytes = self.sink.as_slice();
@@ -446,7 +456,9 @@ impl FlacWriter {
             total: self.total,
             md5: self.md5.md5_digest(),
         };
-        self.out.seek(SeekFrom::Start(0)).map_err(|e| io_reason(&e))?;
+        self.out
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| io_reason(&e))?;
         write_flac_header(&mut self.out, &header)?;
         self.out.flush().map_err(|e| io_reason(&e))?;
         Ok(())
@@ -490,6 +502,7 @@ fn write_flac_header(out: &mut BufWriter<File>, header: &StreamHeader) -> Result
     let block_header = [0x80, 0, 0, 34];
     out.write_all(b"fLaC").map_err(|e| io_reason(&e))?;
     out.write_all(&block_header).map_err(|e| io_reason(&e))?;
-    out.write_all(&header.to_bytes()).map_err(|e| io_reason(&e))?;
+    out.write_all(&header.to_bytes())
+        .map_err(|e| io_reason(&e))?;
     Ok(())
 }

@@ -44,7 +44,11 @@ pub fn lowpass(x: &[f32], cutoff_hz: f64, fs: f64, taps: usize) -> Vec<f32> {
     let mut h: Vec<f64> = (0..taps)
         .map(|j| {
             let t = j as f64 - m / 2.0;
-            let sinc = if t == 0.0 { 2.0 * fc } else { (2.0 * pi * fc * t).sin() / (pi * t) };
+            let sinc = if t == 0.0 {
+                2.0 * fc
+            } else {
+                (2.0 * pi * fc * t).sin() / (pi * t)
+            };
             let a = 2.0 * pi * j as f64 / m;
             sinc * (0.42 - 0.5 * a.cos() + 0.08 * (2.0 * a).cos())
         })
