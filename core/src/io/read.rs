@@ -96,7 +96,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<Audio, AudioError> {
     let mut samples = Vec::new();
     if let Some(frames) = reader.info.frames {
         // A hint only: a lying header must not make us allocate absurd amounts up front.
-        samples.reserve((frames as usize).saturating_mul(channels).min(1 << 28));
+        samples.reserve((frames as usize).saturating_mul(channels).min(1 << 24));
     }
     let mut block = Vec::new();
     while reader.read_frames(&mut block, 1 << 16)? > 0 {
@@ -332,7 +332,7 @@ impl AudioReader {
             codec: pcm_codec_name(scan.format_tag, bits),
             sample_rate: rate,
             channels,
-            bits_per_sample: Some(u32::from(bits)),
+            bits_per_sample: Some(u32::from(scan.valid_bits)),
             sample_format: if float { "float" } else { "int" }.to_string(),
             frames: Some(scan.frames),
         };
@@ -341,11 +341,14 @@ impl AudioReader {
                 path: path.to_path_buf(),
             });
         }
-        let hound_can = match scan.format_tag {
-            TAG_PCM => matches!(bits, 8 | 16 | 24 | 32),
-            TAG_FLOAT => bits == 32,
-            _ => false,
-        };
+        // hound reads 24-in-32-bit samples from the low bytes, but the WAV spec left-justifies
+        // them, so padded containers go to symphonia.
+        let hound_can = scan.valid_bits == bits
+            && match scan.format_tag {
+                TAG_PCM => matches!(bits, 8 | 16 | 24 | 32),
+                TAG_FLOAT => bits == 32,
+                _ => false,
+            };
         let symphonia_can = matches!(scan.format_tag, TAG_PCM | TAG_FLOAT | TAG_ALAW | TAG_MULAW);
         if backend == Backend::Auto && hound_can {
             let (file, _) = open_file(path)?;

@@ -549,3 +549,45 @@ fn mono_mix_is_channel_mean() {
     assert!((m[0] - 0.3).abs() < 1e-7 && (m[1] + 1.0 / 3.0).abs() < 1e-7);
     assert!((a.duration_secs() - 2.0 / 8000.0).abs() < 1e-12);
 }
+
+#[test]
+fn extensible_24_in_32_bit_wav_is_left_justified() {
+    // WAVE_FORMAT_EXTENSIBLE, 32-bit container, 24 valid bits, PCM sub-format.
+    let vals: [i32; 3] = [0x40_0000, -0x80_0000, 1];
+    let data: Vec<u8> = vals.iter().flat_map(|v| (v << 8).to_le_bytes()).collect();
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(4 + 8 + 40 + 8 + data.len() as u32).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&40u32.to_le_bytes());
+    v.extend_from_slice(&0xFFFEu16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&8_000u32.to_le_bytes());
+    v.extend_from_slice(&32_000u32.to_le_bytes());
+    v.extend_from_slice(&4u16.to_le_bytes());
+    v.extend_from_slice(&32u16.to_le_bytes());
+    v.extend_from_slice(&22u16.to_le_bytes());
+    v.extend_from_slice(&24u16.to_le_bytes());
+    v.extend_from_slice(&4u32.to_le_bytes());
+    v.extend_from_slice(&[
+        0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B,
+        0x71,
+    ]);
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s24in32.wav");
+    std::fs::write(&p, v).unwrap();
+    let info = probe(&p).unwrap();
+    assert_eq!(info.bits_per_sample, Some(24));
+    let a = read(&p).unwrap();
+    assert_eq!(a.samples, vec![0.5, -1.0, 1.0 / 8_388_608.0]);
+}
+
+#[test]
+fn readers_and_writers_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<AudioReader>();
+    send::<AudioWriter>();
+}

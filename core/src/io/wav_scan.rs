@@ -25,7 +25,10 @@ pub(crate) struct WavScan {
     pub format_tag: u16,
     pub channels: u16,
     pub sample_rate: u32,
+    /// Container bits per sample.
     pub bits_per_sample: u16,
+    /// Significant bits (WAVE_FORMAT_EXTENSIBLE may store e.g. 24 valid bits in 32).
+    pub valid_bits: u16,
     /// Number of whole frames in the data chunk.
     pub frames: u64,
 }
@@ -100,7 +103,7 @@ pub(crate) fn scan(path: &Path, file: File, file_len: u64) -> Result<WavScan, Au
         ));
     }
     let mut pos = 12u64;
-    let mut fmt: Option<(u16, u16, u32, u16, u16)> = None;
+    let mut fmt: Option<(u16, u16, u32, u16, u16, u16)> = None;
     loop {
         let mut ch = [0u8; 8];
         if pos >= file_len {
@@ -126,6 +129,8 @@ pub(crate) fn scan(path: &Path, file: File, file_len: u64) -> Result<WavScan, Au
                 let mut body = [0u8; 40];
                 read_exact_at(path, &mut r, &mut body[..keep], pos, "fmt chunk")?;
                 let mut tag = u16_at(&body, 0);
+                let bits = u16_at(&body, 14);
+                let mut valid_bits = bits;
                 if tag == TAG_EXTENSIBLE {
                     if keep < 40 {
                         return Err(bad(
@@ -135,18 +140,24 @@ pub(crate) fn scan(path: &Path, file: File, file_len: u64) -> Result<WavScan, Au
                     }
                     // The sub-format GUID starts with the plain format tag.
                     tag = u16_at(&body, 24);
+                    let valid = u16_at(&body, 18);
+                    if valid > 0 && valid <= bits {
+                        valid_bits = valid;
+                    }
                 }
                 fmt = Some((
                     tag,
                     u16_at(&body, 2),
                     u32_at(&body, 4),
                     u16_at(&body, 12),
-                    u16_at(&body, 14),
+                    bits,
+                    valid_bits,
                 ));
                 skip(path, &mut r, len + (len & 1) - keep as u64)?;
             }
             b"data" => {
-                let Some((format_tag, channels, sample_rate, block_align, bits)) = fmt else {
+                let Some((format_tag, channels, sample_rate, block_align, bits, valid_bits)) = fmt
+                else {
                     return Err(bad(
                         path,
                         "data chunk comes before the fmt chunk".to_string(),
@@ -180,6 +191,7 @@ pub(crate) fn scan(path: &Path, file: File, file_len: u64) -> Result<WavScan, Au
                     channels,
                     sample_rate,
                     bits_per_sample: bits,
+                    valid_bits,
                     frames: data_len / ba,
                 });
             }
