@@ -1,9 +1,9 @@
 //! Audio decoding and encoding, whole-file and streaming.
 //!
-//! - Reading: [`read`] (whole file), [`AudioReader`] (bounded blocks), [`probe`] (header only).
+//! - Reading: [`read()`] (whole file), [`AudioReader`] (bounded blocks), [`probe`] (header only).
 //!   WAV via hound (symphonia for A-law/mu-law/64-bit float), FLAC/OGG Vorbis/MP3 via symphonia.
 //!   The container is recognised by its first bytes, not by the file name.
-//! - Writing: [`write`] and the streaming [`AudioWriter`], WAV (16/24-bit int, 32-bit float) and
+//! - Writing: [`write()`] and the streaming [`AudioWriter`], WAV (16/24-bit int, 32-bit float) and
 //!   FLAC (16/24-bit). Files appear under their final name only once complete
 //!   (`NAME.partial` is renamed on [`AudioWriter::finish`]).
 //! - Errors: one [`AudioError`] whose messages name the file and the reason on one line.

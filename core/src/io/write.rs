@@ -238,14 +238,15 @@ impl AudioWriter {
                     SampleFormat::F32 => interleaved
                         .iter()
                         .try_for_each(|&x| w.write_sample(if x.is_finite() { x } else { 0.0 })),
-                    SampleFormat::I16 => {
-                        let mut w16 = w.get_i16_writer(interleaved.len() as u32);
-                        for &x in interleaved {
+                    // hound's fast 16-bit path; chunked so its buffer stays small.
+                    SampleFormat::I16 => interleaved.chunks(1 << 16).try_for_each(|chunk| {
+                        let mut w16 = w.get_i16_writer(chunk.len() as u32);
+                        for &x in chunk {
                             // quantize(.., 16) always fits in i16.
                             w16.write_sample(quantize(x, 16) as i16);
                         }
                         w16.flush()
-                    }
+                    }),
                     SampleFormat::I24 => interleaved
                         .iter()
                         .try_for_each(|&x| w.write_sample(quantize(x, 24))),
