@@ -17,7 +17,7 @@ use widen_core::config::{MAX_EVAL_LAG, SAMPLE_RATE};
 use widen_core::metrics::{self, Scores};
 
 #[derive(Debug, clap::Args)]
-pub struct EvalArgs {
+pub struct Args {
     /// Wide-band reference file or directory (the ground truth).
     #[arg(long, short = 'r', required_unless_present = "hr_dir")]
     reference: Option<PathBuf>,
@@ -88,7 +88,7 @@ struct Job {
     input: Option<PathBuf>,
 }
 
-pub fn run(args: EvalArgs) -> Result<ExitCode> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let (jobs, mut failures) = plan(&args)?;
     let results: Vec<Result<FileResult, String>> = jobs
         .par_iter()
@@ -132,7 +132,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
 }
 
 /// Pairs estimates with references (and inputs). Unmatched estimates count as failures.
-fn plan(args: &EvalArgs) -> Result<(Vec<Job>, Vec<String>)> {
+fn plan(args: &Args) -> Result<(Vec<Job>, Vec<String>)> {
     let (estimate, reference) = match (&args.sr_file, &args.hr_dir) {
         (Some(sr), Some(hr)) => (sr.clone(), hr.clone()),
         _ => match (&args.estimate, &args.reference) {
@@ -146,7 +146,7 @@ fn plan(args: &EvalArgs) -> Result<(Vec<Job>, Vec<String>)> {
         }
     }
     let estimates = if estimate.is_dir() {
-        crate::files::audio_files(&estimate)
+        crate::batch::audio_files(&estimate)
             .with_context(|| format!("{}: cannot list", estimate.display()))?
     } else {
         vec![estimate.clone()]
@@ -254,7 +254,7 @@ impl Index {
             ix.single = Some(root.to_path_buf());
             return Ok(ix);
         }
-        for f in crate::files::audio_files(root)
+        for f in crate::batch::audio_files(root)
             .with_context(|| format!("{}: cannot list", root.display()))?
         {
             if let Ok(rel) = f.strip_prefix(root) {

@@ -15,7 +15,7 @@ use widen_core::dataset::{self, Dataset, DatasetConfig, ItemOutcome};
 
 /// Arguments of `widen make-dataset`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct MakeDatasetArgs {
+pub struct Args {
     /// Folder searched recursively for audio (wav, flac, ogg, oga, mp3).
     #[arg(long, value_name = "DIR")]
     pub in_root: PathBuf,
@@ -45,7 +45,7 @@ pub struct MakeDatasetArgs {
 /// Run `make-dataset`. Setup problems (bad rates, output folder inside the input, unwritable
 /// output, no audio found) are returned as errors; per-file failures are printed one line each
 /// (`error: <path>: <reason>`), the run goes on, and the exit code is 1 if any file failed.
-pub fn run(args: MakeDatasetArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let config = DatasetConfig {
         in_root: args.in_root,

@@ -1,38 +1,49 @@
 //! `widen`: the one user-facing program.
 //!
-//! MERGE: minimal dispatch written on branch h-dataset only to wire `make-dataset`; the real
-//! main.rs (all subcommands) comes from another branch — keep its version and add the
-//! `MakeDataset` variant and `mod cmd_make_dataset;` from here.
+//! Every subcommand lives in its own `cmd_<name>.rs` with a `clap::Args` struct named `Args`
+//! (its doc comment is the subcommand's help) and `pub fn run(args: Args) ->
+//! anyhow::Result<ExitCode>`. Adding a subcommand is one line in the `commands!` list below.
+//! Exit codes: 0 success, 1 failure (any file failed, or an error returned by `run`),
+//! 2 usage error (from clap).
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-mod cmd_make_dataset;
+mod batch;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "widen",
-    version,
-    about = "Restore the missing high band of narrow-band speech"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
+/// Declares the subcommand modules, the `Cli` enum (variant `CheckBw` is `widen check-bw`)
+/// and its dispatch.
+macro_rules! commands {
+    ($($variant:ident => $module:ident),* $(,)?) => {
+        $(mod $module;)*
+
+        /// widen: restore the missing high band of narrow-band speech.
+        #[derive(Debug, Parser)]
+        #[command(name = "widen", version, propagate_version = true)]
+        enum Cli {
+            $($variant($module::Args),)*
+        }
+
+        impl Cli {
+            fn run(self) -> anyhow::Result<ExitCode> {
+                match self {
+                    $(Cli::$variant(args) => $module::run(args),)*
+                }
+            }
+        }
+    };
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Build wide-band/narrow-band training pairs from a folder of audio.
-    MakeDataset(cmd_make_dataset::MakeDatasetArgs),
+commands! {
+    Info => cmd_info,
+    CheckBw => cmd_check_bw,
+    MakeDataset => cmd_make_dataset,
+    Eval => cmd_eval,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::MakeDataset(args) => cmd_make_dataset::run(args),
-    };
-    match result {
+    match Cli::parse().run() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

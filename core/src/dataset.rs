@@ -46,15 +46,10 @@ use serde::{Deserialize, Serialize};
 use crate::config;
 use crate::dsp::filters::{self, FilterError, LowpassSpec};
 
-// MERGE: TEMPORARY SHIM (branch h-dataset only). Replace these three lines with
-//     use crate::{dsp::resample::resample, io};
-// and delete core/src/dataset_shims.rs.
-#[path = "dataset_shims.rs"]
-mod shims;
-use shims::{io, resample::resample};
+use crate::{dsp::resample::resample, io};
 
-/// File extensions (lower case) treated as audio input.
-pub const AUDIO_EXTENSIONS: [&str; 5] = ["wav", "flac", "ogg", "oga", "mp3"];
+/// File extensions (lower case) treated as audio input: the readers' list.
+pub use crate::io::AUDIO_EXTENSIONS;
 /// Files shorter than this (seconds) are skipped with a reason.
 pub const MIN_DURATION_SECS: f64 = 0.1;
 /// Accepted range for `hr_rate` and `lr_rate` (Hz).

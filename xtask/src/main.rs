@@ -67,7 +67,9 @@ fn main() -> Result<()> {
         }
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
-        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, test, demo, bench"),
+        Some(other) => {
+            bail!("unknown xtask command `{other}`; expected one of: setup, test, demo, bench")
+        }
         None => bail!("usage: cargo xtask <setup|test|demo|bench>"),
     }
 }

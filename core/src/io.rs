@@ -1,1 +1,0 @@
-//! Audio decoding and encoding. (skeleton: the io helper fills this in)
