@@ -223,7 +223,12 @@ impl GraphBuilder {
     }
 
     /// Appends a single-output node and returns its freshly named output.
-    pub fn op(&mut self, op_type: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> String {
+    pub fn op(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        attributes: Vec<AttributeProto>,
+    ) -> String {
         let out = self.fresh(&op_type.to_ascii_lowercase());
         self.node(op_type, inputs, &[&out], attributes);
         out

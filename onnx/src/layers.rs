@@ -211,7 +211,12 @@ impl GraphBuilder {
         let btc = self.transpose(x, &[0, 2, 1]);
         let inner = format!("{name}.btc");
         let y = self.layer_norm(&inner, &btc, gamma, beta, epsilon);
-        self.node("Transpose", &[&y], &[name], vec![attr::ints("perm", &[0, 2, 1])]);
+        self.node(
+            "Transpose",
+            &[&y],
+            &[name],
+            vec![attr::ints("perm", &[0, 2, 1])],
+        );
         name.to_string()
     }
 
@@ -336,7 +341,12 @@ impl GraphBuilder {
         let split = self.ints_const(sizes);
         let outs: Vec<String> = (0..sizes.len()).map(|_| self.fresh("split")).collect();
         let out_refs: Vec<&str> = outs.iter().map(String::as_str).collect();
-        self.node("Split", &[x, &split], &out_refs, vec![attr::int("axis", axis)]);
+        self.node(
+            "Split",
+            &[x, &split],
+            &out_refs,
+            vec![attr::int("axis", axis)],
+        );
         outs
     }
 

@@ -10,8 +10,16 @@ fn btc(c: i64) -> Vec<Dim> {
 fn tiny() -> Result<ModelProto, OnnxError> {
     let mut b = GraphBuilder::new("tiny");
     let x = b.input("x", &btc(2));
-    let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0];
-    let y = b.conv1d("conv", &x, Conv1d::new(2, 2, 3).same(), &w, Some(&[0.5, -0.5]));
+    let w = [
+        1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0,
+    ];
+    let y = b.conv1d(
+        "conv",
+        &x,
+        Conv1d::new(2, 2, 3).same(),
+        &w,
+        Some(&[0.5, -0.5]),
+    );
     b.output_from(&y, "y", &btc(2));
     b.build()
 }
@@ -27,20 +35,39 @@ fn model_header_graph_and_weights_round_trip() -> Result<(), OnnxError> {
     let g = back.graph.as_ref().expect("graph");
     let ops: Vec<&str> = g.node.iter().filter_map(|n| n.op_type.as_deref()).collect();
     assert_eq!(ops, ["Conv", "Identity"]);
-    let w = g.initializer.iter().find(|t| t.name.as_deref() == Some("conv.weight")).expect("weight");
+    let w = g
+        .initializer
+        .iter()
+        .find(|t| t.name.as_deref() == Some("conv.weight"))
+        .expect("weight");
     assert_eq!(w.dims, [2, 2, 3]);
     assert_eq!(w.data_type, Some(DataType::Float as i32));
     let raw = w.raw_data.as_deref().expect("raw");
-    let vals: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let vals: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     assert_eq!(vals[11], 12.0);
     let conv = &g.node[0];
-    let pads = conv.attribute.iter().find(|a| a.name.as_deref() == Some("pads")).expect("pads");
+    let pads = conv
+        .attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some("pads"))
+        .expect("pads");
     assert_eq!(pads.ints, [1, 1]);
 
-    let Some(type_proto::Value::TensorType(t)) = g.input[0].r#type.as_ref().and_then(|t| t.value.clone()) else {
+    let Some(type_proto::Value::TensorType(t)) =
+        g.input[0].r#type.as_ref().and_then(|t| t.value.clone())
+    else {
         panic!("input is not a tensor");
     };
-    let dims: Vec<String> = t.shape.expect("shape").dim.iter().map(|d| format!("{:?}", d.value)).collect();
+    let dims: Vec<String> = t
+        .shape
+        .expect("shape")
+        .dim
+        .iter()
+        .map(|d| format!("{:?}", d.value))
+        .collect();
     assert_eq!(dims[0], "Some(DimParam(\"B\"))");
     assert_eq!(dims[1], "Some(DimValue(2))");
     Ok(())
@@ -64,7 +91,17 @@ fn wrong_weight_length_is_reported_with_expected_and_actual() {
     b.output_from(&y, "y", &btc(2));
     let err = b.build().expect_err("must fail");
     let msg = err.to_string();
-    assert!(matches!(err, OnnxError::DataLength { expected: 12, actual: 11, .. }), "{msg}");
+    assert!(
+        matches!(
+            err,
+            OnnxError::DataLength {
+                expected: 12,
+                actual: 11,
+                ..
+            }
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("conv.weight"), "{msg}");
 }
 
@@ -86,7 +123,10 @@ fn undefined_inputs_duplicates_and_missing_outputs_are_rejected() {
     b.node("Relu", &["nope"], &["y"], vec![]);
     b.output("y", &btc(1));
     let err = b.build().expect_err("undefined");
-    assert!(matches!(err, OnnxError::UndefinedValue { ref value, .. } if value == "nope"), "{err}");
+    assert!(
+        matches!(err, OnnxError::UndefinedValue { ref value, .. } if value == "nope"),
+        "{err}"
+    );
 
     let mut b = GraphBuilder::new("g");
     let x = b.input("x", &btc(1));
