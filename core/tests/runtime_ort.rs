@@ -43,6 +43,7 @@ fn conv_net_matches_reference_and_memory_equals_file() {
         let b = run_one(&mut from_mem, &x, 80, frames);
         assert_eq!(a, b, "file and memory sessions differ at {frames} frames");
         let err = max_err(&a[0], &net.reference(&x, frames));
+        eprintln!("convnet, {frames} frames: max error {err:.2e}");
         assert!(err < TOL, "frames {frames}: max error {err:e}");
     }
 }
@@ -62,6 +63,7 @@ fn vocos_head_matches_reference_with_outputs_mapped_by_name() {
     for (name, (o, r)) in ["mag", "cos", "sin"].iter().zip(outs.iter().zip(&refs)) {
         assert_eq!(o.len(), 513 * frames, "{name}");
         let err = max_err(o, r);
+        eprintln!("vocos head `{name}`: max error {err:.2e}");
         assert!(err < TOL, "{name}: max error {err:e}");
     }
     // The clip must be active on both sides for the test to mean something.
@@ -86,6 +88,7 @@ fn convnext_block_matches_reference() {
         let x = signal(5 + frames as u64, 16, frames);
         let outs = run_one(&mut model, &x, 16, frames);
         let err = max_err(&outs[0], &block.reference(&x, frames));
+        eprintln!("next block, {frames} frames: max error {err:.2e}");
         assert!(err < TOL, "frames {frames}: max error {err:e}");
     }
 }

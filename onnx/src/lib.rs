@@ -15,6 +15,7 @@ mod builder;
 pub mod layers;
 
 #[allow(clippy::all, clippy::pedantic, rustdoc::all, missing_docs)]
+#[rustfmt::skip] // kept byte-identical to the generator output (prettyplease), so regenerating shows no diff
 pub mod proto;
 
 pub use builder::{Dim, GraphBuilder};

@@ -194,13 +194,16 @@ fn session_builder(label: &str, options: &SessionOptions) -> Result<SessionBuild
     if options.intra_op_threads == 0 {
         return Err(err("intra_op_threads must be at least 1, found 0".into()));
     }
-    let builder = Session::builder(&loaded.env)
-        .map_err(|e| err(e.to_string()))?
+    // Spinning is off for both pools: idle spinning would burn a core between the small
+    // per-hop runs of streaming inference.
+    let msg = |e: ort::Error<SessionBuilder>| err(e.to_string());
+    let builder = Session::builder(&loaded.env).map_err(|e| err(e.to_string()))?;
+    let builder = builder
         .with_intra_threads(options.intra_op_threads)
-        .and_then(|b| b.with_inter_threads(1))
-        .and_then(|b| b.with_intra_op_spinning(false))
-        .and_then(|b| b.with_inter_op_spinning(false))
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(msg)?;
+    let builder = builder.with_inter_threads(1).map_err(msg)?;
+    let builder = builder.with_intra_op_spinning(false).map_err(msg)?;
+    let builder = builder.with_inter_op_spinning(false).map_err(msg)?;
     match options.device {
         Device::Cpu => Ok(builder),
         Device::Cuda => with_cuda(builder, loaded),
@@ -212,12 +215,14 @@ fn with_cuda(builder: SessionBuilder, loaded: &Loaded) -> Result<SessionBuilder,
     use ort::ep::{ExecutionProvider, CUDA};
     match CUDA::is_available() {
         Ok(true) => {}
-        Ok(false) => return Err(RuntimeError::CudaUnavailable(format!(
+        Ok(false) => {
+            return Err(RuntimeError::CudaUnavailable(format!(
             "the ONNX Runtime library {} has no CUDA execution provider (the PyPI `onnxruntime` \
                  wheel is CPU-only; use the library from `onnxruntime-gpu` via {})",
             loaded.path.display(),
             super::ORT_DYLIB_ENV
-        ))),
+        )))
+        }
         Err(e) => {
             return Err(RuntimeError::CudaUnavailable(format!(
                 "cannot list ONNX Runtime's execution providers: {e}"
