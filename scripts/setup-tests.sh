@@ -2,6 +2,7 @@
 # Installs what widen's tests need, idempotently, into .cache/ (never committed):
 #   .cache/venv          Python reference implementations (numpy, scipy, soundfile, librosa, pystoi, pesq)
 #   .cache/testdata/     real recorded speech from the Debian package ktuberling-data (see shared corpus spec)
+#   .cache/onnxruntime/  the ONNX Runtime shared library from the PyPI wheel (scripts/setup-ort.sh)
 # Re-running it does nothing once everything is in place.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,4 +46,8 @@ if [ ! -f "$kt/.done" ]; then
   rm -rf "$kt.tmp"
   touch "$kt/.done"
 fi
-log "ok (python: $venv/bin/python, speech: $kt)"
+
+# --- ONNX Runtime shared library (loaded at run time by widen-core's runtime) ----------
+bash "$root/scripts/setup-ort.sh"
+
+log "ok (python: $venv/bin/python, speech: $kt, onnxruntime: $cache/onnxruntime)"

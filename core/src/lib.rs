@@ -5,6 +5,7 @@
 //! - [`dsp`]: resampling, STFT/iSTFT, mel filterbank and log-mel, Griffin-Lim, band-limiting filters.
 //! - [`analysis`]: signal statistics and effective bandwidth (used by `widen info` and `widen check-bw`).
 //! - [`metrics`]: LSD (full/high band), SNR, MSE, STOI, PESQ wide-band, lag detection.
+//! - [`runtime`]: model inference through ONNX Runtime behind the [`runtime::ModelRuntime`] trait.
 
 pub mod analysis;
 pub mod config;
@@ -12,3 +13,4 @@ pub mod dataset;
 pub mod dsp;
 pub mod io;
 pub mod metrics;
+pub mod runtime;

@@ -1,6 +1,9 @@
 //! `cargo xtask <command>`: project automation that needs no extra tools beyond Rust and Python.
 //!
-//! - `setup`  installs what tests and demos need into `.cache/` (idempotent; see `scripts/setup-tests.sh`).
+//! - `setup`  installs what tests and demos need into `.cache/` (idempotent; see `scripts/setup-tests.sh`),
+//!   including the ONNX Runtime library.
+//! - `setup-ort` only the ONNX Runtime library into `.cache/onnxruntime/` (see `scripts/setup-ort.sh`).
+//! - `gen-onnx-proto` regenerates `onnx/src/proto.rs` from `onnx/proto/onnx.proto` (rarely needed).
 //! - `test`   `setup`, then `cargo test --workspace` (the README's test command; `.ci/run` calls it too).
 //! - `demo`   `setup`, then runs the `widen` file tools on real recorded speech.
 //! - `bench`  `cargo bench -p widen-core` pinned to one core where `taskset` exists.
@@ -38,6 +41,23 @@ fn setup() -> Result<()> {
     run(Command::new("bash").arg(root().join("scripts/setup-tests.sh")))
 }
 
+fn setup_ort() -> Result<()> {
+    run(Command::new("bash").arg(root().join("scripts/setup-ort.sh")))
+}
+
+fn gen_onnx_proto() -> Result<()> {
+    // The generator's deps (protox, prost-build) sit behind a feature so normal builds skip them.
+    run(cargo().args([
+        "run",
+        "-p",
+        "widen-onnx",
+        "--features",
+        "gen",
+        "--bin",
+        "gen-onnx-proto",
+    ]))
+}
+
 fn demo() -> Result<()> {
     setup()?;
     run(cargo().args(["build", "--release", "-p", "widen"]))?;
@@ -65,11 +85,12 @@ fn main() -> Result<()> {
             setup()?;
             run(cargo().args(["test", "--workspace"]).args(&args[1..]))
         }
+        Some("setup-ort") => setup_ort(),
+        Some("gen-onnx-proto") => gen_onnx_proto(),
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
-        Some(other) => {
-            bail!("unknown xtask command `{other}`; expected one of: setup, test, demo, bench")
-        }
-        None => bail!("usage: cargo xtask <setup|test|demo|bench>"),
+        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, gen-onnx-proto, test, demo, bench"
+        ),
+        None => bail!("usage: cargo xtask <setup|setup-ort|gen-onnx-proto|test|demo|bench>"),
     }
 }
