@@ -9,7 +9,7 @@ demo="$root/.cache/demo"
 rm -rf "$demo/speech"
 mkdir -p "$demo/speech/fr" "$demo/speech/es"
 # 12 French words recorded at 44.1 kHz (wide-band) and 4 Spanish words recorded at 8 kHz (narrow-band).
-find "$kt/fr" -name '*.wav' | sort | head -n 12 | xargs -I{} cp {} "$demo/speech/fr/"
+find "$kt/fr" -name 'egypte_*.wav' | sort | head -n 12 | xargs -I{} cp {} "$demo/speech/fr/"
 for f in anteojos bigote boca ceja; do [ -f "$kt/es/$f.wav" ] && cp "$kt/es/$f.wav" "$demo/speech/es/"; done
 
 say() { printf '\n== %s\n' "$*"; }
