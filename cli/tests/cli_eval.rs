@@ -15,7 +15,7 @@ fn speech() -> Vec<(String, Vec<f32>)> {
     ["egypte_arche", "egypte_femme", "egypte_fille"]
         .iter()
         .map(|name| {
-            let a = read(&dir.join(format!("{name}.wav"))).expect("read speech");
+            let a = read(dir.join(format!("{name}.wav"))).expect("read speech");
             assert_eq!(a.sample_rate, 44_100);
             let x = resample(&a.to_mono(), 44_100, 22_050).expect("resample");
             (name.to_string(), x)
