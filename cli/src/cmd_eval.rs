@@ -16,6 +16,11 @@ use std::process::ExitCode;
 use widen_core::config::{MAX_EVAL_LAG, SAMPLE_RATE};
 use widen_core::metrics::{self, Scores};
 
+/// Score estimates against wide-band references: STOI, PESQ-WB, LSD, LSD-HF, SNR, MSE.
+///
+/// Files or folders (matched by relative path or stem; `<stem>_sr` estimates match `<stem>`).
+/// A constant lag up to --max-lag samples is removed first and reported. With --input, the
+/// sinc-upsampled narrow-band input is scored too and shown in brackets beside each score.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Wide-band reference file or directory (the ground truth).

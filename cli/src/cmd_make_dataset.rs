@@ -13,7 +13,10 @@ use rayon::prelude::*;
 use widen_core::config;
 use widen_core::dataset::{self, Dataset, DatasetConfig, ItemOutcome};
 
-/// Arguments of `widen make-dataset`.
+/// Build 22.05 kHz / 8 kHz training pairs (hr/, lr/, manifest) from a folder of audio.
+///
+/// Each low-rate file gets its own randomised anti-alias filter (recorded in the manifest),
+/// so a model trained on the pairs does not learn one filter edge. Resumable and parallel.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Folder searched recursively for audio (wav, flac, ogg, oga, mp3).
