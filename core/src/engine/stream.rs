@@ -247,6 +247,9 @@ pub struct Engine {
     fifo: Fifo,
     in_total: u64,
     due_total: u64,
+    /// Smallest number of queued output samples left over after a pop since the last reset
+    /// (how much of the latency was never needed; 0 means the bound is tight).
+    min_slack: usize,
     stats: EngineStats,
 }
 
@@ -422,6 +425,7 @@ impl Engine {
             fifo: Fifo::new(fifo_cap),
             in_total: 0,
             due_total: 0,
+            min_slack: usize::MAX,
             stats: EngineStats::default(),
             cfg: config,
         };
@@ -710,6 +714,7 @@ impl Engine {
     /// Fills `out` from the output queue (silence, counted, if the pipeline were ever late).
     fn pop_due(&mut self, out: &mut [f32]) {
         let got = self.fifo.pop_into(out);
+        self.min_slack = self.min_slack.min(self.fifo.len);
         if got < out.len() {
             out[got..].fill(0.0);
             self.stats.underruns += (out.len() - got) as u64;
@@ -754,8 +759,18 @@ impl StreamProcessor for Engine {
         self.fifo.clear();
         // The output resampler's own latency is part of the total; the rest waits here.
         self.fifo.push_zeros(self.latency - self.out_lat);
+        if let Some(rs) = self.rs_out.as_mut() {
+            // Feed its zero pre-roll now rather than with the first finished samples, which
+            // come only after the window and model lookahead: its output count then keeps
+            // pace from the start, as the latency formula assumes.
+            self.out_tmp.clear();
+            if rs.process(&[], &mut self.out_tmp).is_ok() {
+                self.fifo.push(&self.out_tmp);
+            }
+        }
         self.in_total = 0;
         self.due_total = 0;
+        self.min_slack = usize::MAX;
     }
 
     fn process_block(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
@@ -784,5 +799,57 @@ impl StreamProcessor for Engine {
         self.due_total += input.len() as u64;
         self.pop_due(output);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::mock::{MockGenerator, MockVocoder};
+    use rand::{Rng, SeedableRng};
+
+    fn noise(n: usize) -> Vec<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        (0..n).map(|_| rng.gen_range(-0.5f32..0.5)).collect()
+    }
+
+    /// Streams with block size 1 (the worst case for the latency bound) at many rates: the
+    /// output queue never runs dry, and the computed latency is close to the least that works.
+    #[test]
+    fn latency_bound_holds_and_is_tight() {
+        for chunk in [1usize, 3] {
+            for rate in [8_000u32, 11_025, 16_000, 22_050, 44_100, 48_000, 96_000] {
+                let cfg = EngineConfig {
+                    generator_context: Context { left: 2, right: 2 },
+                    vocoder_context: Context { left: 1, right: 4 },
+                    chunk_frames: chunk,
+                    input_rate: rate,
+                    output_rate: rate,
+                    ..EngineConfig::default()
+                };
+                let g = MockGenerator::new(80, 50, 1);
+                let v = MockVocoder::new(&cfg.mel, 1, 1.0).unwrap();
+                let mut e = Engine::new(cfg, Box::new(g), Some(Box::new(v)), 1).unwrap();
+                let x = noise(rate as usize * 3 / 2);
+                let mut y = [0.0f32];
+                for s in &x {
+                    e.process_block(std::slice::from_ref(s), &mut y).unwrap();
+                }
+                let slack = e.min_slack;
+                eprintln!(
+                    "chunk {chunk}, {rate} Hz: latency {}, unused slack {slack}",
+                    e.latency
+                );
+                assert_eq!(e.stats.underruns, 0, "{rate} Hz");
+                if rate == 22_050 {
+                    // No resamplers: the bound is exact.
+                    assert_eq!(slack, 0, "{rate} Hz");
+                } else {
+                    // Only the resamplers' rounding allowances and chunk phase are unused.
+                    let bound = 2 * RESAMPLER_CHUNK * rate as usize / 22_050 + 2 * RESAMPLER_CHUNK + 8;
+                    assert!(slack <= bound, "{rate} Hz: slack {slack} > {bound}");
+                }
+            }
+        }
     }
 }
