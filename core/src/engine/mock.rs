@@ -222,11 +222,14 @@ pub struct Faulty<R> {
     pub delay: Duration,
     /// Every n-th run is slow (0 = never).
     pub slow_every: u64,
+    /// At most this many slow runs in all (0 = no limit).
+    pub slow_limit: u64,
     /// Every n-th run writes NaN into all its outputs (0 = never).
     pub nan_every: u64,
     /// Every n-th run returns an error (0 = never).
     pub fail_every: u64,
     runs: u64,
+    slow_runs: u64,
 }
 
 impl<R> Faulty<R> {
@@ -236,9 +239,11 @@ impl<R> Faulty<R> {
             inner,
             delay: Duration::ZERO,
             slow_every: 0,
+            slow_limit: 0,
             nan_every: 0,
             fail_every: 0,
             runs: 0,
+            slow_runs: 0,
         }
     }
 
@@ -264,7 +269,8 @@ impl<R: ModelRuntime> ModelRuntime for Faulty<R> {
                 self.runs
             )));
         }
-        if hit(self.slow_every) {
+        if hit(self.slow_every) && (self.slow_limit == 0 || self.slow_runs < self.slow_limit) {
+            self.slow_runs += 1;
             std::thread::sleep(self.delay);
         }
         self.inner.run(input, channels, frames, outputs)?;

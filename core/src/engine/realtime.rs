@@ -39,6 +39,8 @@ struct Shared {
     dropped_frames: AtomicU64,
     limited_frames: AtomicU64,
     underruns: AtomicU64,
+    /// Input samples the worker has processed and queued as output.
+    processed: AtomicU64,
 }
 
 impl Shared {
@@ -76,6 +78,18 @@ impl RealtimeMonitor {
     /// The counters now.
     pub fn stats(&self) -> EngineStats {
         self.shared.stats()
+    }
+
+    /// Resets the worker has completed (explicit ones and resynchronisations after an input
+    /// queue overflow).
+    pub fn worker_resets(&self) -> u64 {
+        self.shared.ack_epoch.load(Ordering::Acquire)
+    }
+
+    /// Input samples the worker has processed since the start (or its last reset): with the
+    /// number of samples handed to `process`, this gives the worker's backlog.
+    pub fn processed_samples(&self) -> u64 {
+        self.shared.processed.load(Ordering::Acquire)
     }
 }
 
@@ -278,7 +292,7 @@ impl RealtimeEngine {
             }
         }
 
-        let mut avail = 0;
+        let (mut avail, mut ahead_total) = (0, 0);
         if self.phase == Phase::Running {
             if self.to_worker.push_entire_slice(input).is_err() {
                 // The worker has been stalled for seconds: start over.
@@ -286,7 +300,7 @@ impl RealtimeEngine {
                 self.request_reset();
             } else {
                 self.worker_thread.unpark();
-                avail = self.collect_wet(n);
+                (avail, ahead_total) = self.collect_wet(n);
             }
         }
 
@@ -305,7 +319,7 @@ impl RealtimeEngine {
         {
             let p = self.pos + j as u64;
             // Wet samples left from here on bound the gain so it reaches 0 before they run out.
-            let ahead = avail.saturating_sub(j) as f32 * step;
+            let ahead = ahead_total.saturating_sub(j) as f32 * step;
             let g = if p < self.wet_valid_from {
                 0.0
             } else {
@@ -324,9 +338,10 @@ impl RealtimeEngine {
         Ok(())
     }
 
-    /// Fills `wet_buf[..n]` with the wet samples for the next `n` positions that exist;
-    /// returns how many (the rest are owed).
-    fn collect_wet(&mut self, n: usize) -> usize {
+    /// Fills `wet_buf[..n]` with the wet samples for the next `n` positions that exist
+    /// (the rest are owed). Returns `(wet samples for this block, wet samples available from
+    /// the block's start on, this block's included)`.
+    fn collect_wet(&mut self, n: usize) -> (usize, usize) {
         // Drop wet samples of positions that were already played dry.
         if self.owed > 0 {
             let k = (self.owed as usize).min(self.from_worker.slots());
@@ -336,13 +351,15 @@ impl RealtimeEngine {
             self.owed -= k as u64;
             if self.owed > 0 {
                 self.owed += n as u64;
-                return 0;
+                return (0, 0);
             }
         }
+        let queued = self.from_worker.slots();
+        let ahead = self.virtual_left + queued;
         let v = self.virtual_left.min(n);
         self.wet_buf[..v].fill(0.0);
         self.virtual_left -= v;
-        let r = self.from_worker.slots().min(n - v);
+        let r = queued.min(n - v);
         if self
             .from_worker
             .pop_entire_slice(&mut self.wet_buf[v..v + r])
@@ -350,10 +367,10 @@ impl RealtimeEngine {
         {
             // Cannot happen (`r` is at most the slots available); treat as nothing there.
             self.owed += (n - v) as u64;
-            return v;
+            return (v, v);
         }
         self.owed += (n - v - r) as u64;
-        v + r
+        (v + r, ahead)
     }
 
     /// Asks the worker to reset its engine; the wet stream restarts once it has.
@@ -419,6 +436,7 @@ fn worker(
                 chunk.commit_all();
             }
             engine.reset();
+            shared.processed.store(0, Ordering::Release);
             epoch = e;
             failed = false;
             shared.ack_epoch.store(e, Ordering::Release);
@@ -442,6 +460,7 @@ fn worker(
                 // Room was checked above and only this thread writes.
                 let _ = output.push_entire_slice(&outbuf[..n]);
                 shared.publish(&engine.stats());
+                shared.processed.fetch_add(n as u64, Ordering::Release);
             }
             Err(_) => {
                 // The audio side plays dry from now on; a reset (or an input overflow) retries.
