@@ -56,7 +56,11 @@ fn process_block_and_reset_do_not_allocate() {
         let mut calls = 0usize;
         // Thousands of calls with mixed block sizes (the signal repeats), a reset half-way.
         let mut i = 0;
-        for b in [1usize, 7, 64, 480, 1024, 33, 256, 2, 5].iter().cycle().take(4000) {
+        for b in [1usize, 7, 64, 480, 1024, 33, 256, 2, 5]
+            .iter()
+            .cycle()
+            .take(4000)
+        {
             if i + b > x.len() {
                 i = 0;
             }
@@ -68,7 +72,10 @@ fn process_block_and_reset_do_not_allocate() {
             }
         }
         let n = allocations() - before;
-                assert_eq!(n, 0, "{rate} Hz {synthesis:?}: {n} allocations in {calls} calls");
+        assert_eq!(
+            n, 0,
+            "{rate} Hz {synthesis:?}: {n} allocations in {calls} calls"
+        );
         assert!(e.stats().frames > 100);
     }
 }

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use engine_common::*;
 use widen_core::engine::mock::{Faulty, MockGenerator, MockVocoder};
-use widen_core::engine::{
-    Engine, EngineConfig, RealtimeEngine, StreamProcessor,
-};
+use widen_core::engine::{Engine, EngineConfig, RealtimeEngine, StreamProcessor};
 
 /// The engine's own streaming output for `x` in blocks of `block` (latency included).
 fn engine_output(cfg: &EngineConfig, x: &[f32], block: usize) -> Vec<f32> {
@@ -56,7 +54,10 @@ fn wrapper_equals_engine_when_the_worker_keeps_up() {
         assert_eq!(rt.stats().late_blocks, 0);
         assert!(y[..margin].iter().all(|&v| v == 0.0));
         let err = max_abs_diff(&y[margin..], &reference[..x.len() - margin]);
-        assert_eq!(err, 0.0, "{rate} Hz: wrapper differs from the engine by {err}");
+        assert_eq!(
+            err, 0.0,
+            "{rate} Hz: wrapper differs from the engine by {err}"
+        );
         assert!(rms(&y) > 1e-2);
         assert!(rt.stats().frames > 0);
     }
@@ -68,14 +69,20 @@ fn late_worker_falls_back_to_dry_without_clicks() {
     let cfg = small_config(rate);
     let fade = widen_core::config::engine::RT_CROSSFADE as f32;
     let mut rt = RealtimeEngine::new(slow_engine(&cfg, block, 40, 25, 0)).unwrap();
-    let (lat, margin) = (rt.latency_samples(), rt.latency_samples() - rt.engine_latency());
+    let (lat, margin) = (
+        rt.latency_samples(),
+        rt.latency_samples() - rt.engine_latency(),
+    );
     let one = speech(rate, 1.2);
     let mut x = Vec::new();
     for _ in 0..3 {
         x.extend_from_slice(&one);
     }
     x[5000] = f32::NAN;
-    let clean: Vec<f32> = x.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect();
+    let clean: Vec<f32> = x
+        .iter()
+        .map(|v| if v.is_finite() { *v } else { 0.0 })
+        .collect();
     let wet_engine = engine_output(&cfg, &clean, block);
     let mut y = vec![0.0f32; x.len()];
     for (i, o) in x.chunks(block).zip(y.chunks_mut(block)) {
@@ -87,7 +94,13 @@ fn late_worker_falls_back_to_dry_without_clicks() {
     eprintln!("{stats:?}");
     assert!(stats.late_blocks > 0, "no late block: {stats:?}");
     assert!(y.iter().all(|v| v.is_finite()));
-    let wet = |i: usize| if i >= margin { wet_engine[i - margin] } else { 0.0 };
+    let wet = |i: usize| {
+        if i >= margin {
+            wet_engine[i - margin]
+        } else {
+            0.0
+        }
+    };
     let dry = |i: usize| if i >= lat { clean[i - lat] } else { 0.0 };
     let (mut exact_wet, mut mixed) = (0usize, 0usize);
     for i in 1..y.len() {
@@ -102,14 +115,20 @@ fn late_worker_falls_back_to_dry_without_clicks() {
         // ...whose gain moves by at most 1 / RT_CROSSFADE per sample.
         let allowed = (w - w0).abs().max((d - d0).abs()) + (w0 - d0).abs() / fade + 1e-5;
         let step = (y[i] - y[i - 1]).abs();
-        assert!(step <= allowed, "sample {i}: step {step} > allowed {allowed}");
+        assert!(
+            step <= allowed,
+            "sample {i}: step {step} > allowed {allowed}"
+        );
         if y[i] == w {
             exact_wet += 1;
         } else if (w - d).abs() > 1e-4 {
             mixed += 1;
         }
     }
-    eprintln!("exactly wet: {exact_wet} of {}, dry or mixed: {mixed}", y.len());
+    eprintln!(
+        "exactly wet: {exact_wet} of {}, dry or mixed: {mixed}",
+        y.len()
+    );
     // The wet signal comes back after each stall.
     assert!(exact_wet > y.len() / 4, "{exact_wet} of {}", y.len());
     assert!(mixed > 0);
@@ -139,7 +158,10 @@ fn stalled_worker_overflow_resynchronises_and_reset_restarts() {
     // Wait for the worker to wake up and acknowledge the resynchronisation.
     let start = Instant::now();
     while monitor.worker_resets() < 1 {
-        assert!(start.elapsed() < Duration::from_secs(20), "worker never reset");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "worker never reset"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     // From the next call on the worker keeps up again: once the restarted engine is warm
@@ -159,7 +181,11 @@ fn stalled_worker_overflow_resynchronises_and_reset_restarts() {
         rt.process(&x[..block], &mut y).unwrap();
         pushed += block as u64;
     }
-    assert_eq!(monitor.stats().late_blocks, late_after, "still late after resync");
+    assert_eq!(
+        monitor.stats().late_blocks,
+        late_after,
+        "still late after resync"
+    );
     // An explicit reset is harmless too.
     rt.reset();
     for _ in 0..20 {

@@ -7,8 +7,8 @@ use engine_common::*;
 use widen_core::dsp::resample;
 use widen_core::engine::mock::{Faulty, MockGenerator, MockVocoder};
 use widen_core::engine::{
-    enhance_offline, process_offline, Context, Engine, EngineConfig, EngineError,
-    StreamProcessor, Synthesis,
+    enhance_offline, process_offline, Context, Engine, EngineConfig, EngineError, StreamProcessor,
+    Synthesis,
 };
 
 #[test]
@@ -86,7 +86,10 @@ fn amount_zero_passes_the_low_band_untouched() {
             "{rate} Hz: max |out - in| = {err:e}, max |out - resampling round trip| = {err_rt:e} (input rms {:.3})",
             rms(&x)
         );
-        assert!(err_rt <= 1e-4, "{rate} Hz: max error vs round trip {err_rt}");
+        assert!(
+            err_rt <= 1e-4,
+            "{rate} Hz: max error vs round trip {err_rt}"
+        );
         // The round trip itself is within the resamplers' accuracy.
         assert!(err <= 1e-3, "{rate} Hz: max error {err}");
     }
@@ -125,7 +128,10 @@ fn generated_band_is_added_above_the_cutoff_only() {
             }
         }
     }
-    eprintln!("generated band: energy below 3.5 kHz / above 4 kHz = {:.2e}", lo / hi);
+    eprintln!(
+        "generated band: energy below 3.5 kHz / above 4 kHz = {:.2e}",
+        lo / hi
+    );
     assert!(lo < 1e-4 * hi, "low {lo} high {hi}");
     assert_eq!(wet.stats().dropped_frames, 0);
 }
@@ -139,8 +145,7 @@ fn reset_repeats_output_bit_for_bit() {
             let mut y = vec![0.0f32; x.len()];
             let mut i = 0;
             // Irregular block sizes.
-            for (n, b) in (0..).map(|k| (k, [1usize, 300, 17, 256, 99][k % 5])) {
-                let _ = n;
+            for b in [1usize, 300, 17, 256, 99].iter().cycle() {
                 if i >= x.len() {
                     break;
                 }
@@ -154,7 +159,10 @@ fn reset_repeats_output_bit_for_bit() {
         e.reset();
         let second = run(&mut e);
         assert!(
-            first.iter().zip(&second).all(|(a, b)| a.to_bits() == b.to_bits()),
+            first
+                .iter()
+                .zip(&second)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
             "{rate} Hz: output after reset differs"
         );
         assert!(rms(&first) > 1e-3);
@@ -170,8 +178,14 @@ fn output_does_not_depend_on_the_model_chunk_size() {
     let mut outs = Vec::new();
     for chunk in [1usize, 5, 16] {
         let cfg = EngineConfig {
-            generator_context: Context { left: 25, right: 25 },
-            vocoder_context: Context { left: 25, right: 25 },
+            generator_context: Context {
+                left: 25,
+                right: 25,
+            },
+            vocoder_context: Context {
+                left: 25,
+                right: 25,
+            },
             chunk_frames: chunk,
             ..EngineConfig::default()
         };
@@ -183,6 +197,49 @@ fn output_does_not_depend_on_the_model_chunk_size() {
         let err = max_abs_diff(o, &outs[0]);
         assert!(err <= 1e-4, "chunk variant {i}: max error {err}");
     }
+    // With these contexts and big chunks the low band still passes untouched.
+    let xf = faded(x, rate);
+    let cfg = EngineConfig {
+        generator_context: Context {
+            left: 25,
+            right: 25,
+        },
+        vocoder_context: Context {
+            left: 25,
+            right: 25,
+        },
+        chunk_frames: 16,
+        amount: 0.0,
+        ..EngineConfig::default()
+    };
+    let y = process_offline(&mut engine(cfg, 4096), &xf).unwrap();
+    let err = max_abs_diff(&y, &xf);
+    assert!(err <= 1e-4, "seed contexts, amount 0: max error {err}");
+}
+
+#[test]
+fn config_round_trips_through_json() {
+    let cfg = EngineConfig {
+        synthesis: Synthesis::GriffinLim { iterations: 32 },
+        ..EngineConfig::default()
+    };
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert!(
+        json.contains(r#""synthesis":{"kind":"griffin_lim","iterations":32}"#),
+        "{json}"
+    );
+    assert!(
+        json.contains(r#""generator_context":{"left":25,"right":25}"#),
+        "{json}"
+    );
+    let back: EngineConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, cfg);
+    let v: EngineConfig = serde_json::from_str(&json.replace(
+        r#"{"kind":"griffin_lim","iterations":32}"#,
+        r#"{"kind":"phase_copy"}"#,
+    ))
+    .unwrap();
+    assert_eq!(v.synthesis, Synthesis::PhaseCopy);
 }
 
 #[test]
@@ -197,13 +254,7 @@ fn phase_copy_synthesis_streams_and_adds_a_band() {
     let off = process_offline(&mut e, &x).unwrap();
     let st = stream_trimmed(&mut e, &x, 33);
     assert!(max_abs_diff(&off, &st) <= 1e-4);
-    let mut dry = engine(
-        EngineConfig {
-            amount: 0.0,
-            ..cfg
-        },
-        4096,
-    );
+    let mut dry = engine(EngineConfig { amount: 0.0, ..cfg }, 4096);
     let yd = process_offline(&mut dry, &x).unwrap();
     let d: Vec<f32> = off.iter().zip(&yd).map(|(a, b)| a - b).collect();
     assert!(rms(&d) > 1e-4, "phase copy generated nothing");
@@ -229,7 +280,10 @@ fn rate_conversion_offline_and_streaming_agree() {
         let lat = e.latency_samples();
         let mut out = Vec::with_capacity(lat + off.len() + 64);
         let mut xin = x.clone();
-        xin.resize(x.len() + (lat * rin as usize).div_ceil(rout as usize) + 2, 0.0);
+        xin.resize(
+            x.len() + (lat * rin as usize).div_ceil(rout as usize) + 2,
+            0.0,
+        );
         for piece in xin.chunks(37) {
             e.process(piece, &mut out).unwrap();
         }
@@ -237,7 +291,7 @@ fn rate_conversion_offline_and_streaming_agree() {
         let err = max_abs_diff(st, &off);
         assert!(err <= 1e-4, "{rin}->{rout}: max error {err}");
         assert!(matches!(
-            e.process_block(&x[..10], &mut vec![0.0; 10]),
+            e.process_block(&x[..10], &mut [0.0; 10]),
             Err(EngineError::RateMismatch { .. })
         ));
     }
@@ -266,7 +320,10 @@ fn bad_input_is_sanitised_silence_stays_silent_clipping_stays_bounded() {
             e.process_block(i, o).unwrap();
         }
         let peak = yz.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-        assert!(peak < 10f32.powf(-90.0 / 20.0), "{rate}: silence peak {peak}");
+        assert!(
+            peak < 10f32.powf(-90.0 / 20.0),
+            "{rate}: silence peak {peak}"
+        );
 
         // Silence after speech: the tail decays to below -90 dBFS too (no bursts).
         let mut xs = speech(rate, 0.3);
@@ -287,7 +344,6 @@ fn bad_input_is_sanitised_silence_stays_silent_clipping_stays_bounded() {
         eprintln!("{rate} Hz: clipped input -> output peak {peak}");
         assert!(yc.iter().all(|v| v.is_finite()));
         assert!(peak < 3.0, "{rate}: clipped input gave peak {peak}");
-        assert!(e.stats().limited_frames > 0 || e.stats().frames > 0);
         assert_eq!(e.stats().underruns, 0);
     }
 }
@@ -310,7 +366,10 @@ fn non_finite_model_outputs_drop_the_band_not_the_signal() {
     let mut clean = engine(cfg, 1024);
     let yc = process_offline(&mut clean, &x).unwrap();
     let d: Vec<f32> = y.iter().zip(&yc).map(|(a, b)| a - b).collect();
-    assert!(rms(&d) < rms(&yc), "dropping bands should only remove the generated part");
+    assert!(
+        rms(&d) < rms(&yc),
+        "dropping bands should only remove the generated part"
+    );
 }
 
 #[test]
@@ -322,7 +381,10 @@ fn runtime_failure_is_an_error_not_a_panic() {
     let mut e = Engine::new(cfg, Box::new(g), Some(Box::new(v)), 1024).unwrap();
     let err = process_offline(&mut e, &speech(22_050, 0.3)).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("generator") && msg.contains("scheduled failure"), "{msg}");
+    assert!(
+        msg.contains("generator") && msg.contains("scheduled failure"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -334,7 +396,9 @@ fn griffin_lim_is_refused_by_the_streaming_engine_and_works_offline() {
     let (g, v) = mocks(&cfg.mel);
     let err = Engine::new(cfg.clone(), g, v, 256).unwrap_err();
     assert!(matches!(err, EngineError::GriffinLimNotStreamable));
-    assert!(err.to_string().contains("Griffin-Lim needs the whole signal"));
+    assert!(err
+        .to_string()
+        .contains("Griffin-Lim needs the whole signal"));
 
     for rate in [22_050u32, 16_000] {
         let x = faded(speech(rate, 0.5), rate);
@@ -435,13 +499,19 @@ fn bad_configs_and_blocks_are_rejected_with_clear_errors() {
     let msg = Engine::new(base.clone(), g, Some(Box::new(v)), 256)
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("vocoder") && msg.contains("513") && msg.contains("257"), "{msg}");
+    assert!(
+        msg.contains("vocoder") && msg.contains("513") && msg.contains("257"),
+        "{msg}"
+    );
     // Blocks.
     let mut e = engine(base, 256);
     let mut out = vec![0.0; 300];
     assert!(matches!(
         e.process_block(&[0.0; 300], &mut out),
-        Err(EngineError::BlockTooLarge { max: 256, found: 300 })
+        Err(EngineError::BlockTooLarge {
+            max: 256,
+            found: 300
+        })
     ));
     assert!(matches!(
         e.process_block(&[0.0; 10], &mut out[..9]),

@@ -60,7 +60,15 @@ impl ModelRuntime for MockGenerator {
         frames: usize,
         outputs: &mut [Vec<f32>],
     ) -> Result<(), RuntimeError> {
-        check_input("generator", input, channels, frames, self.n_mels, outputs, 1)?;
+        check_input(
+            "generator",
+            input,
+            channels,
+            frames,
+            self.n_mels,
+            outputs,
+            1,
+        )?;
         let out = &mut outputs[0];
         out.clear();
         out.resize(channels * frames, 0.0);

@@ -2,11 +2,11 @@
 
 use super::spectral::{FrameFft, MelInverse, Ola, Splicer};
 use super::stream::gather;
-use super::{validate, Engine, EngineConfig, EngineError, ModelRuntime, StreamProcessor, Synthesis};
-use crate::config::contract;
-use crate::dsp::{
-    griffin_lim, resample, Complex32, GriffinLimConfig, MelFilterbank, Stft,
+use super::{
+    validate, Engine, EngineConfig, EngineError, ModelRuntime, StreamProcessor, Synthesis,
 };
+use crate::config::contract;
+use crate::dsp::{griffin_lim, resample, Complex32, GriffinLimConfig, MelFilterbank, Stft};
 
 /// Block size [`enhance_offline`] gives its engine (samples per call).
 const OFFLINE_BLOCK: usize = 1 << 16;
@@ -101,7 +101,13 @@ fn griffin_lim_offline(
     let core = m.sample_rate;
     let clean: Vec<f32> = input
         .iter()
-        .map(|&s| if s.is_finite() { s.clamp(-1e6, 1e6) } else { 0.0 })
+        .map(|&s| {
+            if s.is_finite() {
+                s.clamp(-1e6, 1e6)
+            } else {
+                0.0
+            }
+        })
         .collect();
     let x = resample(&clean, cfg.input_rate, core)?;
     let len = x.len();
@@ -249,6 +255,9 @@ fn griffin_lim_offline(
     }
 
     let mut out = resample(&y, core, cfg.output_rate)?;
-    out.resize(scaled_len(input.len(), cfg.input_rate, cfg.output_rate), 0.0);
+    out.resize(
+        scaled_len(input.len(), cfg.input_rate, cfg.output_rate),
+        0.0,
+    );
     Ok(out)
 }

@@ -304,9 +304,8 @@ impl RealtimeEngine {
             }
         }
 
-        let late = self.phase == Phase::Running
-            && avail < n
-            && self.pos + n as u64 > self.wet_valid_from;
+        let late =
+            self.phase == Phase::Running && avail < n && self.pos + n as u64 > self.wet_valid_from;
         if late {
             self.shared.late_blocks.fetch_add(1, Ordering::Relaxed);
         }

@@ -15,8 +15,8 @@ pub enum RuntimeError {
 /// One loaded model that maps a `[1, channels, frames]` tensor to one or more tensors.
 /// MERGE: replace with crate::runtime::ModelRuntime.
 pub trait ModelRuntime: Send {
-    /// Input: one [1, channels, frames] tensor, channel-major (data[c*frames + t]).
-    /// Output i is written to outputs[i] as [channels_i * frames], channel-major; a Vec is only
+    /// Input: one `[1, channels, frames]` tensor, channel-major (`data[c*frames + t]`).
+    /// Output i is written to `outputs[i]` as `[channels_i * frames]`, channel-major; a Vec is only
     /// grown when its capacity is too small (repeated runs with the same frames do not allocate).
     fn run(
         &mut self,

@@ -229,10 +229,7 @@ impl Splicer {
             out.fill(Complex32::new(0.0, 0.0));
             return SpliceOutcome::Dropped;
         }
-        let low_energy: f64 = x[..self.cut_bin]
-            .iter()
-            .map(|c| c.norm_sqr() as f64)
-            .sum();
+        let low_energy: f64 = x[..self.cut_bin].iter().map(|c| c.norm_sqr() as f64).sum();
         let mut gen_energy = 0.0f64;
         if valid {
             for (a, c) in self.low[self.cut_bin..].iter().zip(&v[self.cut_bin..]) {
@@ -279,7 +276,12 @@ impl MelInverse {
         let (n_mels, n_bins) = (fb.n_mels(), fb.n_bins());
         let w = fb.weights();
         let band_sum: Vec<f64> = (0..n_mels)
-            .map(|m| w[m * n_bins..(m + 1) * n_bins].iter().map(|&v| v as f64).sum())
+            .map(|m| {
+                w[m * n_bins..(m + 1) * n_bins]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .sum()
+            })
             .collect();
         let mut offsets = Vec::with_capacity(n_bins + 1);
         let mut entries = Vec::new();
@@ -378,7 +380,10 @@ mod tests {
         let x = vec![Complex32::new(0.1, 0.0); n];
         let v = vec![Complex32::new(0.0, 10.0); n];
         let mut out = vec![Complex32::new(0.0, 0.0); n];
-        assert_eq!(s.splice(&x, &v, 1.0, true, &mut out), SpliceOutcome::Limited);
+        assert_eq!(
+            s.splice(&x, &v, 1.0, true, &mut out),
+            SpliceOutcome::Limited
+        );
         let low: f32 = out[..186].iter().map(|c| c.norm_sqr()).sum();
         let high: f32 = out[186..].iter().map(|c| c.norm_sqr()).sum();
         // Energy above the cutoff: the faded input plus the generated band, limited to the low band's.
@@ -390,7 +395,10 @@ mod tests {
         s.splice(&zero, &v, 1.0, true, &mut out);
         assert!(out.iter().all(|c| c.norm_sqr() == 0.0));
         // Dropped band: low band only.
-        assert_eq!(s.splice(&x, &v, 1.0, false, &mut out), SpliceOutcome::Dropped);
+        assert_eq!(
+            s.splice(&x, &v, 1.0, false, &mut out),
+            SpliceOutcome::Dropped
+        );
         assert!(out[194..].iter().all(|c| c.norm_sqr() == 0.0));
     }
 }

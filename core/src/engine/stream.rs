@@ -1,9 +1,11 @@
 //! [`Engine`]: the streaming implementation of the signal path.
 
-use super::spectral::{phase_copy, FrameFft, MelInverse, Ola, SpliceGeometry, SpliceOutcome, Splicer};
+use super::spectral::{
+    phase_copy, FrameFft, MelInverse, Ola, SpliceGeometry, SpliceOutcome, Splicer,
+};
 use super::{
-    latency_formula, synthesis_context, validate, Context, EngineConfig, EngineError,
-    EngineStats, ModelRuntime, ResamplerLag, StreamProcessor, Synthesis,
+    latency_formula, synthesis_context, validate, Context, EngineConfig, EngineError, EngineStats,
+    ModelRuntime, ResamplerLag, StreamProcessor, Synthesis,
 };
 use crate::config::contract;
 use crate::config::engine::{MAX_BLOCK, RESAMPLER_CHUNK};
@@ -638,7 +640,10 @@ impl Engine {
                 if self.voc_out[i].len() < need {
                     return Err(EngineError::ModelShape {
                         model: "vocoder",
-                        expected: format!("{need} values per output ({} x {t_len})", self.spec.len()),
+                        expected: format!(
+                            "{need} values per output ({} x {t_len})",
+                            self.spec.len()
+                        ),
                         found: format!("{} values", self.voc_out[i].len()),
                     });
                 }
@@ -670,7 +675,10 @@ impl Engine {
         } else {
             self.inverse.magnitude(self.hr_ring.get(t), &mut self.v_mag);
             phase_copy(x, &self.v_mag, self.phase_base, &mut self.v_spec);
-            valid &= self.v_spec.iter().all(|c| c.re.is_finite() && c.im.is_finite());
+            valid &= self
+                .v_spec
+                .iter()
+                .all(|c| c.re.is_finite() && c.im.is_finite());
         }
         match self
             .splicer
@@ -846,7 +854,8 @@ mod tests {
                     assert_eq!(slack, 0, "{rate} Hz");
                 } else {
                     // Only the resamplers' rounding allowances and chunk phase are unused.
-                    let bound = 2 * RESAMPLER_CHUNK * rate as usize / 22_050 + 2 * RESAMPLER_CHUNK + 8;
+                    let bound =
+                        2 * RESAMPLER_CHUNK * rate as usize / 22_050 + 2 * RESAMPLER_CHUNK + 8;
                     assert!(slack <= bound, "{rate} Hz: slack {slack} > {bound}");
                 }
             }

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use widen_core::config::MelConfig;
 use widen_core::dsp::resample;
 use widen_core::engine::mock::{MockGenerator, MockVocoder};
-use widen_core::engine::{
-    Context, Engine, EngineConfig, ModelRuntime, StreamProcessor, Synthesis,
-};
+use widen_core::engine::{Context, Engine, EngineConfig, ModelRuntime, StreamProcessor, Synthesis};
 
 /// Mel band of 4 kHz in the seed's 80-band HTK filterbank (bands above it are generated).
 pub const SPLIT_BAND: usize = 50;
@@ -29,14 +27,20 @@ pub fn small_config(rate: u32) -> EngineConfig {
 pub fn mocks(mel: &MelConfig) -> (Box<dyn ModelRuntime>, Option<Box<dyn ModelRuntime>>) {
     (
         Box::new(MockGenerator::new(mel.n_mels, SPLIT_BAND, 3)),
-        Some(Box::new(MockVocoder::new(mel, 2, 1.0).expect("valid mel config"))),
+        Some(Box::new(
+            MockVocoder::new(mel, 2, 1.0).expect("valid mel config"),
+        )),
     )
 }
 
 /// An engine with the mock models.
 pub fn engine(cfg: EngineConfig, max_block: usize) -> Engine {
     let (g, v) = mocks(&cfg.mel);
-    let v = if cfg.synthesis == Synthesis::Vocoder { v } else { None };
+    let v = if cfg.synthesis == Synthesis::Vocoder {
+        v
+    } else {
+        None
+    };
     Engine::new(cfg, g, v, max_block).expect("valid engine")
 }
 
@@ -58,7 +62,12 @@ pub fn read_wav(path: &Path) -> (Vec<f32>, u32) {
     let mut reader = hound::WavReader::open(path)
         .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     let spec = reader.spec();
-    assert_eq!((spec.channels, spec.bits_per_sample), (1, 16), "{}", path.display());
+    assert_eq!(
+        (spec.channels, spec.bits_per_sample),
+        (1, 16),
+        "{}",
+        path.display()
+    );
     let x = reader
         .samples::<i16>()
         .map(|s| s.map(|v| v as f32 / 32768.0))
@@ -93,7 +102,10 @@ pub fn stream_trimmed(engine: &mut Engine, input: &[f32], block: usize) -> Vec<f
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 pub fn rms(x: &[f32]) -> f64 {
