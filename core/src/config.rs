@@ -94,3 +94,44 @@ pub const PESQ_RATE: u32 = 16_000;
 pub const STOI_RATE: u32 = 10_000;
 /// `widen eval` searches for a constant lag up to this many samples either way.
 pub const MAX_EVAL_LAG: usize = 2048;
+
+/// Streaming-engine settings that belong to the engine rather than to a model sidecar.
+pub mod engine {
+    /// Input samples per internal call of each engine resampler. Fixed (not the host's block
+    /// size) so that the engine's output never depends on how the input was split; small so
+    /// that it adds little latency (it enters the latency formula as `RESAMPLER_CHUNK - 1`).
+    pub const RESAMPLER_CHUNK: usize = 32;
+    /// Per frame, the generated band's energy may be at most this times the energy of the
+    /// input's own band below the cutoff (1.0 = equal energy): silence in gives silence out, and
+    /// an untrained or broken model cannot blast noise.
+    pub const HIGH_BAND_MAX_ENERGY_RATIO: f32 = 1.0;
+    /// Largest predicted log-mel value turned back into a magnitude (`exp(20)` ~ 4.9e8): keeps
+    /// `exp` finite; the energy limit does the real bounding.
+    pub const MAX_LOG_MEL: f32 = 20.0;
+    /// Largest model context (left or right, frames) and chunk (frames) accepted.
+    pub const MAX_CONTEXT_FRAMES: usize = 4096;
+    /// Largest block (samples) an engine accepts per call.
+    pub const MAX_BLOCK: usize = 1 << 20;
+    /// Cross-fade length (samples at the device rate) of the real-time wrapper between the
+    /// enhanced and the dry signal when the worker is late (~5 ms at 48 kHz).
+    pub const RT_CROSSFADE: usize = 256;
+    /// The real-time wrapper's input queue holds at least this many seconds of audio before
+    /// a stalled worker forces a resynchronisation.
+    pub const RT_QUEUE_SECONDS: u32 = 4;
+}
+
+/// Tensor names of the ONNX model contract (DESIGN.md, "Model contract").
+pub mod contract {
+    /// Generator input: log-mel of the up-sampled narrow-band input, `[B, n_mels, T]`.
+    pub const GENERATOR_INPUT: &str = "mel_lr";
+    /// Generator output: predicted wide-band log-mel, `[B, n_mels, T]`.
+    pub const GENERATOR_OUTPUT: &str = "mel_hr";
+    /// Vocoder input: log-mel, `[B, n_mels, T]`.
+    pub const VOCODER_INPUT: &str = "mel";
+    /// Vocoder output: STFT magnitude, `[B, n_fft / 2 + 1, T]`.
+    pub const VOCODER_MAG: &str = "mag";
+    /// Vocoder output: cosine of the STFT phase, `[B, n_fft / 2 + 1, T]`.
+    pub const VOCODER_COS: &str = "cos";
+    /// Vocoder output: sine of the STFT phase, `[B, n_fft / 2 + 1, T]`.
+    pub const VOCODER_SIN: &str = "sin";
+}

@@ -97,7 +97,9 @@ impl Conv1d {
                 self.kernel, self.stride, self.dilation, self.groups
             ));
         }
-        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+        if !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
             return Some(format!(
                 "groups {} must divide in_channels {} and out_channels {}",
                 self.groups, self.in_channels, self.out_channels

@@ -500,7 +500,7 @@ fn chebyshev1_poles(order: usize, ripple_db: f64) -> (Vec<Complex64>, f64) {
             -Complex64::new(mu, theta).sinh()
         })
         .collect();
-    let dc_gain = if order % 2 == 0 {
+    let dc_gain = if order.is_multiple_of(2) {
         1.0 / (1.0 + eps * eps).sqrt()
     } else {
         1.0

@@ -76,7 +76,7 @@ impl MelFilterbank {
                 cfg.sample_rate,
             ));
         }
-        if cfg.n_fft < 2 || cfg.n_fft % 2 != 0 || cfg.n_fft > super::stft::MAX_N_FFT {
+        if cfg.n_fft < 2 || !cfg.n_fft.is_multiple_of(2) || cfg.n_fft > super::stft::MAX_N_FFT {
             return Err(invalid(
                 "n_fft",
                 format!("an even size in 2..={}", super::stft::MAX_N_FFT),

@@ -108,7 +108,7 @@ impl Stft {
     /// Plans an STFT with an even `n_fft` in `2..=MAX_N_FFT`, `hop >= 1` and
     /// `1 <= win <= n_fft`.
     pub fn new(n_fft: usize, hop: usize, win: usize) -> Result<Self, DspError> {
-        if n_fft < 2 || n_fft % 2 != 0 || n_fft > MAX_N_FFT {
+        if n_fft < 2 || !n_fft.is_multiple_of(2) || n_fft > MAX_N_FFT {
             return Err(invalid(
                 "n_fft",
                 format!("an even size in 2..={MAX_N_FFT}"),

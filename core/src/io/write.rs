@@ -223,7 +223,7 @@ impl AudioWriter {
             path: self.path.clone(),
             reason,
         };
-        if interleaved.len() % self.spec.channels != 0 {
+        if !interleaved.len().is_multiple_of(self.spec.channels) {
             return Err(write_err(format!(
                 "{} samples are not a whole number of {}-channel frames",
                 interleaved.len(),

@@ -1,0 +1,197 @@
+//! The real-time wrapper: exact equality with the engine when the worker keeps up, and a
+//! click-free dry fallback (counted) when it does not.
+
+mod engine_common;
+
+use std::time::{Duration, Instant};
+
+use engine_common::*;
+use widen_core::engine::mock::{Faulty, MockGenerator, MockVocoder};
+use widen_core::engine::{Engine, EngineConfig, RealtimeEngine, StreamProcessor};
+
+/// The engine's own streaming output for `x` in blocks of `block` (latency included).
+fn engine_output(cfg: &EngineConfig, x: &[f32], block: usize) -> Vec<f32> {
+    let mut e = engine(cfg.clone(), block);
+    let mut y = vec![0.0f32; x.len()];
+    for (i, o) in x.chunks(block).zip(y.chunks_mut(block)) {
+        e.process_block(i, o).unwrap();
+    }
+    y
+}
+
+fn slow_engine(cfg: &EngineConfig, block: usize, delay_ms: u64, every: u64, limit: u64) -> Engine {
+    let mut g = Faulty::new(MockGenerator::new(cfg.mel.n_mels, SPLIT_BAND, 3));
+    g.delay = Duration::from_millis(delay_ms);
+    g.slow_every = every;
+    g.slow_limit = limit;
+    let v = MockVocoder::new(&cfg.mel, 2, 1.0).unwrap();
+    Engine::new(cfg.clone(), Box::new(g), Some(Box::new(v)), block).unwrap()
+}
+
+#[test]
+fn wrapper_equals_engine_when_the_worker_keeps_up() {
+    for (rate, block) in [(22_050u32, 256usize), (48_000, 480)] {
+        let cfg = small_config(rate);
+        let mut rt = RealtimeEngine::new(engine(cfg.clone(), block)).unwrap();
+        let monitor = rt.monitor();
+        let margin = rt.latency_samples() - rt.engine_latency();
+        assert_eq!(margin, block + widen_core::config::engine::RT_CROSSFADE);
+        let mut x = speech(rate, 0.6);
+        x.resize(x.len() + rt.latency_samples(), 0.0);
+        let reference = engine_output(&cfg, &x, block);
+        let mut y = vec![0.0f32; x.len()];
+        let mut pushed = 0u64;
+        for (i, o) in x.chunks(block).zip(y.chunks_mut(block)) {
+            // Give the worker the time a real audio period would (deterministically).
+            let start = Instant::now();
+            while monitor.processed_samples() < pushed {
+                assert!(start.elapsed() < Duration::from_secs(20), "worker stuck");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            rt.process(i, o).unwrap();
+            pushed += i.len() as u64;
+        }
+        assert_eq!(rt.stats().late_blocks, 0);
+        assert!(y[..margin].iter().all(|&v| v == 0.0));
+        let err = max_abs_diff(&y[margin..], &reference[..x.len() - margin]);
+        assert_eq!(
+            err, 0.0,
+            "{rate} Hz: wrapper differs from the engine by {err}"
+        );
+        assert!(rms(&y) > 1e-2);
+        assert!(rt.stats().frames > 0);
+    }
+}
+
+#[test]
+fn late_worker_falls_back_to_dry_without_clicks() {
+    let (rate, block) = (22_050u32, 128usize);
+    let cfg = small_config(rate);
+    let fade = widen_core::config::engine::RT_CROSSFADE as f32;
+    let mut rt = RealtimeEngine::new(slow_engine(&cfg, block, 40, 25, 0)).unwrap();
+    let (lat, margin) = (
+        rt.latency_samples(),
+        rt.latency_samples() - rt.engine_latency(),
+    );
+    let one = speech(rate, 1.2);
+    let mut x = Vec::new();
+    for _ in 0..3 {
+        x.extend_from_slice(&one);
+    }
+    x[5000] = f32::NAN;
+    let clean: Vec<f32> = x
+        .iter()
+        .map(|v| if v.is_finite() { *v } else { 0.0 })
+        .collect();
+    let wet_engine = engine_output(&cfg, &clean, block);
+    let mut y = vec![0.0f32; x.len()];
+    for (i, o) in x.chunks(block).zip(y.chunks_mut(block)) {
+        rt.process(i, o).unwrap();
+        // About 3x real time: the worker easily keeps up, except in its 40 ms stalls.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stats = rt.stats();
+    eprintln!("{stats:?}");
+    assert!(stats.late_blocks > 0, "no late block: {stats:?}");
+    assert!(y.iter().all(|v| v.is_finite()));
+    let wet = |i: usize| {
+        if i >= margin {
+            wet_engine[i - margin]
+        } else {
+            0.0
+        }
+    };
+    let dry = |i: usize| if i >= lat { clean[i - lat] } else { 0.0 };
+    let (mut exact_wet, mut mixed) = (0usize, 0usize);
+    for i in 1..y.len() {
+        let (w, d, w0, d0) = (wet(i), dry(i), wet(i - 1), dry(i - 1));
+        // The output is always a cross-fade of the two aligned signals...
+        let (lo, hi) = (w.min(d), w.max(d));
+        assert!(
+            y[i] >= lo - 1e-6 && y[i] <= hi + 1e-6,
+            "sample {i}: {} outside [{lo}, {hi}]",
+            y[i]
+        );
+        // ...whose gain moves by at most 1 / RT_CROSSFADE per sample.
+        let allowed = (w - w0).abs().max((d - d0).abs()) + (w0 - d0).abs() / fade + 1e-5;
+        let step = (y[i] - y[i - 1]).abs();
+        assert!(
+            step <= allowed,
+            "sample {i}: step {step} > allowed {allowed}"
+        );
+        if y[i] == w {
+            exact_wet += 1;
+        } else if (w - d).abs() > 1e-4 {
+            mixed += 1;
+        }
+    }
+    eprintln!(
+        "exactly wet: {exact_wet} of {}, dry or mixed: {mixed}",
+        y.len()
+    );
+    // The wet signal comes back after each stall.
+    assert!(exact_wet > y.len() / 4, "{exact_wet} of {}", y.len());
+    assert!(mixed > 0);
+}
+
+#[test]
+fn stalled_worker_overflow_resynchronises_and_reset_restarts() {
+    // 8 kHz: the input queue (4 s) overflows while the worker sleeps once for 1.5 s.
+    let (rate, block) = (8_000u32, 160usize);
+    let cfg = small_config(rate);
+    let mut rt = RealtimeEngine::new(slow_engine(&cfg, block, 1500, 2, 1)).unwrap();
+    let monitor = rt.monitor();
+    let x = speech(rate, 1.0);
+    let mut y = vec![0.0f32; block];
+    let mut i = 0;
+    let mut calls = 0;
+    // 5 s of audio as fast as possible: more than the queue holds.
+    while calls < 5 * rate as usize / block {
+        let j = (i + block).min(x.len());
+        let n = j - i;
+        rt.process(&x[i..j], &mut y[..n]).unwrap();
+        assert!(y[..n].iter().all(|v| v.is_finite()));
+        i = if j == x.len() { 0 } else { j };
+        calls += 1;
+    }
+    assert!(monitor.stats().overflows >= 1, "{:?}", monitor.stats());
+    // Wait for the worker to wake up and acknowledge the resynchronisation.
+    let start = Instant::now();
+    while monitor.worker_resets() < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "worker never reset"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // From the next call on the worker keeps up again: once the restarted engine is warm
+    // (one latency), no block is late.
+    let settle = rt.latency_samples() / block + 4;
+    let mut pushed = 0u64;
+    let mut late_after = 0;
+    for k in 0..(settle + 50) {
+        let start = Instant::now();
+        while monitor.processed_samples() < pushed {
+            assert!(start.elapsed() < Duration::from_secs(20), "worker stuck");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if k == settle {
+            late_after = monitor.stats().late_blocks;
+        }
+        rt.process(&x[..block], &mut y).unwrap();
+        pushed += block as u64;
+    }
+    assert_eq!(
+        monitor.stats().late_blocks,
+        late_after,
+        "still late after resync"
+    );
+    // An explicit reset is harmless too.
+    rt.reset();
+    for _ in 0..20 {
+        rt.process(&x[..block], &mut y).unwrap();
+        assert!(y.iter().all(|v| v.is_finite()));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(monitor.stats().worker_errors, 0);
+}
