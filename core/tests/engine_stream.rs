@@ -7,8 +7,8 @@ use engine_common::*;
 use widen_core::dsp::resample;
 use widen_core::engine::mock::{Faulty, MockGenerator, MockVocoder};
 use widen_core::engine::{
-    enhance_offline, process_offline, Context, Engine, EngineConfig, EngineError, StreamProcessor,
-    Synthesis,
+    enhance_offline, process_offline, Context, Engine, EngineConfig, EngineError, OfflineStream,
+    StreamProcessor, Synthesis,
 };
 
 #[test]
@@ -549,4 +549,49 @@ fn seed_config_latencies() {
         let scaled = base * rate as f64 / 22_050.0;
         assert!(lat as f64 >= scaled && (lat as f64) < scaled + 0.02 * rate as f64);
     }
+}
+
+#[test]
+fn offline_stream_in_blocks_equals_process_offline_and_restarts_after_finish() {
+    // 8 kHz in, 22.05 kHz out (what `widen enhance` does), and 48 kHz in and out.
+    for (r_in, r_out) in [(8_000u32, 22_050u32), (48_000, 48_000)] {
+        let x = speech(r_in, 0.7);
+        let cfg = EngineConfig {
+            output_rate: r_out,
+            ..small_config(r_in)
+        };
+        let mut whole_engine = engine(cfg.clone(), 4096);
+        let whole = process_offline(&mut whole_engine, &x).unwrap();
+        let expected_len = (x.len() as u64 * r_out as u64 * 2 + r_in as u64) / (2 * r_in as u64);
+        assert_eq!(whole.len() as u64, expected_len);
+        let mut stream = OfflineStream::new(engine(cfg, 1000));
+        for round in 0..2 {
+            let mut out = Vec::new();
+            // Uneven blocks, some larger than max_block (split inside push).
+            let mut rest = &x[..];
+            for n in [1usize, 7, 300, 2500, 999, 1000, 1001].iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let n = (*n).min(rest.len());
+                stream.push(&rest[..n], &mut out).unwrap();
+                rest = &rest[n..];
+            }
+            stream.finish(&mut out).unwrap();
+            assert_eq!(out.len(), whole.len(), "{r_in}->{r_out} round {round}");
+            let err = max_abs_diff(&out, &whole);
+            assert!(
+                err <= 1e-5,
+                "{r_in}->{r_out} round {round}: max error {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn offline_stream_of_nothing_is_nothing() {
+    let mut stream = OfflineStream::new(engine(small_config(16_000), 512));
+    let mut out = Vec::new();
+    assert_eq!(stream.finish(&mut out).unwrap(), 0);
+    assert!(out.is_empty());
 }

@@ -10,7 +10,8 @@
 //!
 //! - [`Engine`]: the one implementation ([`StreamProcessor`]); everything is allocated in
 //!   [`Engine::new`], `process_block` and `reset` never allocate.
-//! - [`process_offline`]: the same engine with big blocks and the latency trimmed off.
+//! - [`process_offline`]: the same engine with big blocks and the latency trimmed off;
+//!   [`OfflineStream`] does the same block by block in bounded memory.
 //! - [`enhance_offline`]: whole-signal entry point; the only place Griffin-Lim runs.
 //! - [`RealtimeEngine`]: inference on a worker thread behind lock-free ring buffers, with a
 //!   dry (delayed) fallback when the worker is late.
@@ -53,7 +54,7 @@ mod stream;
 pub mod mock;
 
 pub use crate::runtime::{ModelRuntime, RuntimeError};
-pub use offline::{enhance_offline, process_offline};
+pub use offline::{enhance_offline, process_offline, OfflineStream};
 pub use realtime::{RealtimeEngine, RealtimeMonitor};
 pub use stream::Engine;
 

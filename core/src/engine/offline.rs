@@ -1,5 +1,7 @@
 //! Whole-signal processing: the streaming engine with its latency trimmed, and Griffin-Lim.
 
+use std::borrow::BorrowMut;
+
 use super::spectral::{FrameFft, MelInverse, Ola, Splicer};
 use super::stream::gather;
 use super::{
@@ -18,30 +20,124 @@ fn scaled_len(n: usize, from_hz: u32, to_hz: u32) -> usize {
     ((2 * num + den) / (2 * den)) as usize
 }
 
+/// Streams a signal of any length through an [`Engine`] with the latency trimmed off, in
+/// bounded memory: the output is what [`process_offline`] gives for the whole signal, handed
+/// out block by block (for hour-long files).
+///
+/// [`push`](Self::push) appends the output that is ready (the first `latency_samples()`
+/// engine output samples are dropped); [`finish`](Self::finish) feeds silence until the output
+/// totals `round(n_in * output_rate / input_rate)` samples, then resets the engine for the next
+/// stream. `E` is an owned [`Engine`] or a `&mut Engine`.
+pub struct OfflineStream<E: BorrowMut<Engine> = Engine> {
+    engine: E,
+    /// Leading engine output samples still to drop.
+    skip: usize,
+    in_total: u64,
+    out_total: u64,
+}
+
+impl<E: BorrowMut<Engine>> std::fmt::Debug for OfflineStream<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfflineStream")
+            .field("engine", self.engine.borrow())
+            .field("skip", &self.skip)
+            .field("in_total", &self.in_total)
+            .field("out_total", &self.out_total)
+            .finish()
+    }
+}
+
+impl<E: BorrowMut<Engine>> OfflineStream<E> {
+    /// Starts a stream on `engine` (reset first).
+    pub fn new(mut engine: E) -> Self {
+        engine.borrow_mut().reset();
+        let skip = engine.borrow().latency_samples();
+        Self {
+            engine,
+            skip,
+            in_total: 0,
+            out_total: 0,
+        }
+    }
+
+    /// The engine (for its configuration and [`stats`](Engine::stats)).
+    pub fn engine(&self) -> &Engine {
+        self.engine.borrow()
+    }
+
+    /// Gives the engine back (mid-stream unless [`finish`](Self::finish) ran last).
+    pub fn into_engine(self) -> E {
+        self.engine
+    }
+
+    /// Feeds `input` (any length) and appends the trimmed output that is ready to `out`;
+    /// returns how many samples were appended.
+    pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<usize, EngineError> {
+        let start = out.len();
+        let block = self.engine.borrow().max_block();
+        for piece in input.chunks(block) {
+            self.feed(piece, out)?;
+        }
+        self.in_total += input.len() as u64;
+        Ok(out.len() - start)
+    }
+
+    /// Ends the stream: appends the rest of the output, so that everything appended since the
+    /// start totals `round(n_in * output_rate / input_rate)` samples, and resets the engine.
+    /// Returns how many samples were appended.
+    pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<usize, EngineError> {
+        let start = out.len();
+        let (r_in, r_out, block) = {
+            let e = self.engine.borrow();
+            (e.config().input_rate, e.config().output_rate, e.max_block())
+        };
+        let target = scaled_len(self.in_total as usize, r_in, r_out) as u64;
+        let mut zeros = Vec::new();
+        while self.out_total < target {
+            // Engine output still owed, the untrimmed latency included.
+            let missing = (self.skip as u64 + target - self.out_total) as u128;
+            let n_in = (missing * r_in as u128).div_ceil(r_out as u128) as usize;
+            let n_in = n_in.clamp(1, block);
+            if zeros.len() < n_in {
+                zeros.resize(n_in, 0.0);
+            }
+            self.feed(&zeros[..n_in], out)?;
+        }
+        let extra = (self.out_total - target) as usize;
+        out.truncate(out.len() - extra);
+        let appended = out.len() - start;
+        self.engine.borrow_mut().reset();
+        self.skip = self.engine.borrow().latency_samples();
+        self.in_total = 0;
+        self.out_total = 0;
+        Ok(appended)
+    }
+
+    /// One engine call (at most `max_block` samples) with the leading latency dropped.
+    fn feed(&mut self, piece: &[f32], out: &mut Vec<f32>) -> Result<(), EngineError> {
+        let start = out.len();
+        self.engine.borrow_mut().process(piece, out)?;
+        let drop = self.skip.min(out.len() - start);
+        out.drain(start..start + drop);
+        self.skip -= drop;
+        self.out_total += (out.len() - start) as u64;
+        Ok(())
+    }
+}
+
 /// Runs a whole signal through `engine` (reset first): the same streaming engine with big
 /// blocks, `latency_samples()` of zeros' worth of input fed at the end and the first
-/// `latency_samples()` output samples trimmed. The output has
-/// `round(input.len() * output_rate / input_rate)` samples (the input's length at equal
-/// rates) and is time-aligned with the input. The engine is left mid-stream; reset it before
-/// streaming with it again.
+/// `latency_samples()` output samples trimmed ([`OfflineStream`] on the whole signal). The
+/// output has `round(input.len() * output_rate / input_rate)` samples (the input's length at
+/// equal rates) and is time-aligned with the input. The engine is reset afterwards.
 pub fn process_offline(engine: &mut Engine, input: &[f32]) -> Result<Vec<f32>, EngineError> {
-    engine.reset();
     let (r_in, r_out) = (engine.config().input_rate, engine.config().output_rate);
-    let target = scaled_len(input.len(), r_in, r_out);
     let lat = engine.latency_samples();
-    let block = engine.max_block();
-    let mut out = Vec::with_capacity(lat + target + engine.max_output_len(block));
-    for piece in input.chunks(block) {
-        engine.process(piece, &mut out)?;
-    }
-    let zeros = vec![0.0f32; block];
-    while out.len() < lat + target {
-        let missing = (lat + target - out.len()) as u128;
-        let n_in = (missing * r_in as u128).div_ceil(r_out as u128) as usize;
-        engine.process(&zeros[..n_in.clamp(1, block)], &mut out)?;
-    }
-    out.drain(..lat);
-    out.truncate(target);
+    let target = scaled_len(input.len(), r_in, r_out);
+    let mut out = Vec::with_capacity(lat + target + engine.max_output_len(engine.max_block()));
+    let mut stream = OfflineStream::new(engine);
+    stream.push(input, &mut out)?;
+    stream.finish(&mut out)?;
     Ok(out)
 }
 

@@ -10,11 +10,13 @@
 
 mod library;
 mod ort_model;
+mod shared;
 
 use std::path::PathBuf;
 
 pub use library::{init_ort, library_candidates, ORT_DYLIB_ENV};
 pub use ort_model::OrtModel;
+pub use shared::SharedModel;
 
 /// One inference back end. The engine owns one per model; tests substitute a mock.
 pub trait ModelRuntime: Send {
