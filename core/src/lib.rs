@@ -5,6 +5,8 @@
 //! - [`dsp`]: resampling, STFT/iSTFT, mel filterbank and log-mel, Griffin-Lim, band-limiting filters.
 //! - [`analysis`]: signal statistics and effective bandwidth (used by `widen info` and `widen check-bw`).
 //! - [`metrics`]: LSD (full/high band), SNR, MSE, STOI, PESQ wide-band, lag detection.
+//! - [`model`]: model sets (`generator.onnx`, `vocoder.onnx`, `widen.json` sidecar), validated, with the
+//!   default sets embedded.
 //! - [`runtime`]: model inference through ONNX Runtime behind the [`runtime::ModelRuntime`] trait.
 
 pub mod analysis;
@@ -13,4 +15,5 @@ pub mod dataset;
 pub mod dsp;
 pub mod io;
 pub mod metrics;
+pub mod model;
 pub mod runtime;
