@@ -74,6 +74,54 @@ impl MelConfig {
     pub fn n_bins(&self) -> usize {
         self.n_fft / 2 + 1
     }
+
+    /// The low-latency model set's front end: the seed's mel bands over a shorter STFT
+    /// ([`low_latency::N_FFT`] / [`low_latency::HOP`]), so the window costs half the delay.
+    pub fn low_latency() -> Self {
+        Self {
+            n_fft: low_latency::N_FFT,
+            hop: low_latency::HOP,
+            win: low_latency::WIN,
+            ..Self::default()
+        }
+    }
+}
+
+/// STFT of the low-latency model set (DESIGN.md, "Latency budget"); everything else as [`MelConfig::default`].
+pub mod low_latency {
+    /// STFT size.
+    pub const N_FFT: usize = 512;
+    /// Hop between frames.
+    pub const HOP: usize = 128;
+    /// Window length.
+    pub const WIN: usize = 512;
+    /// Most future frames a low-latency set may look at, generator and vocoder together.
+    pub const MAX_LOOKAHEAD_FRAMES: usize = 2;
+}
+
+/// The model contract (DESIGN.md, "Model contract").
+pub mod model {
+    /// The `widen.json` format this build reads and writes.
+    pub const FORMAT_VERSION: u32 = 1;
+    /// File name of the sidecar in a model folder.
+    pub const SIDECAR_FILE: &str = "widen.json";
+    /// Generator input: log-mel of the upsampled narrow-band input, `[B, n_mels, T]`.
+    pub const GENERATOR_INPUT: &str = "mel_lr";
+    /// Generator output: predicted wide-band log-mel, `[B, n_mels, T]`.
+    pub const GENERATOR_OUTPUT: &str = "mel_hr";
+    /// Vocoder input, `[B, n_mels, T]`.
+    pub const VOCODER_INPUT: &str = "mel";
+    /// Vocoder outputs (magnitude, cosine and sine of the phase), each `[B, n_fft / 2 + 1, T]`.
+    pub const VOCODER_OUTPUTS: [&str; 3] = ["mag", "cos", "sin"];
+    /// Upper bound of the vocoder magnitude (Vocos clips `exp(x)` here).
+    pub const MAG_MAX: f32 = 1e2;
+    /// Largest left or right context (frames) a sidecar may declare; beyond this a model is
+    /// more likely a typo than a network (512 frames = 5.9 s at hop 256).
+    pub const MAX_CONTEXT_FRAMES: usize = 512;
+    /// Default splice point for narrow-band input (Hz): telephone band edge.
+    pub const DEFAULT_CUTOFF_HZ: f32 = 4_000.0;
+    /// Width of the default cross-fade across the splice point (Hz; 8 bins at n_fft 1024).
+    pub const DEFAULT_CROSSOVER_HZ: f32 = 172.0;
 }
 
 /// Log-spectral distance settings (DESIGN.md, "Metrics").

@@ -6,6 +6,8 @@
 //! - [`engine`]: the streaming enhancement engine (band splice, chunked models, real-time wrapper).
 //! - [`analysis`]: signal statistics and effective bandwidth (used by `widen info` and `widen check-bw`).
 //! - [`metrics`]: LSD (full/high band), SNR, MSE, STOI, PESQ wide-band, lag detection.
+//! - [`model`]: model sets (`generator.onnx`, `vocoder.onnx`, `widen.json` sidecar), validated, with the
+//!   default sets embedded.
 //! - [`runtime`]: model inference through ONNX Runtime behind the [`runtime::ModelRuntime`] trait.
 
 pub mod analysis;
@@ -15,4 +17,5 @@ pub mod dsp;
 pub mod engine;
 pub mod io;
 pub mod metrics;
+pub mod model;
 pub mod runtime;

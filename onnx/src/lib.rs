@@ -6,6 +6,8 @@
 //!   [`proto::ModelProto`] (opset [`OPSET`], IR version [`IR_VERSION`]).
 //! - Layer helpers on [`GraphBuilder`] (see [`layers`]): Conv1d, LayerNorm, GELU, LeakyReLU/PReLU,
 //!   element-wise ops, MatMul, Transpose, Clip, Slice/Split, Concat, Pad.
+//! - [`nets`]: the generator and vocoder shapes of widen's model contract with seeded weights
+//!   (the untrained placeholder default models).
 //! - [`encode`], [`decode`], [`save`]: model bytes and files.
 //!
 //! Tensors are `float32` throughout except for the `int64` shape/index operands ONNX requires.
@@ -13,6 +15,7 @@
 pub mod attr;
 mod builder;
 pub mod layers;
+pub mod nets;
 
 #[allow(clippy::all, clippy::pedantic, rustdoc::all, missing_docs)]
 #[rustfmt::skip] // kept byte-identical to the generator output (prettyplease), so regenerating shows no diff

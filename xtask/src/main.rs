@@ -3,6 +3,10 @@
 //! - `setup`  installs what tests and demos need into `.cache/` (idempotent; see `scripts/setup-tests.sh`),
 //!   including the ONNX Runtime library.
 //! - `setup-ort` only the ONNX Runtime library into `.cache/onnxruntime/` (see `scripts/setup-ort.sh`).
+//! - `gen-default-models` rewrites the untrained placeholder model sets in `models/default/`
+//!   (deterministic: the same bytes every run; see [`xtask::default_models`]). widen-core embeds
+//!   those files, so they must exist to build this command: restore them with
+//!   `git checkout models/default` if they are gone.
 //! - `gen-onnx-proto` regenerates `onnx/src/proto.rs` from `onnx/proto/onnx.proto` (rarely needed).
 //! - `test`   `setup`, then `cargo test --workspace` (the README's test command; `.ci/run` calls it too).
 //! - `demo`   `setup`, then runs the `widen` file tools on real recorded speech.
@@ -87,10 +91,11 @@ fn main() -> Result<()> {
         }
         Some("setup-ort") => setup_ort(),
         Some("gen-onnx-proto") => gen_onnx_proto(),
+        Some("gen-default-models") => xtask::default_models::write_all(&root()),
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
-        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, gen-onnx-proto, test, demo, bench"
+        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, gen-onnx-proto, gen-default-models, test, demo, bench"
         ),
-        None => bail!("usage: cargo xtask <setup|setup-ort|gen-onnx-proto|test|demo|bench>"),
+        None => bail!("usage: cargo xtask <setup|setup-ort|gen-onnx-proto|gen-default-models|test|demo|bench>"),
     }
 }

@@ -1,0 +1,3 @@
+//! Library half of `cargo xtask`: what its tests check as well as its commands run.
+
+pub mod default_models;
