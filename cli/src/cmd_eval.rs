@@ -7,14 +7,14 @@
 //! and reported. With `--input`, the narrow-band input is sinc-upsampled (plain resampling) and scored
 //! too, so each score has its baseline beside it.
 
+use crate::scoring::{load, mean_of, rel_key, score_pair, Index, Mean};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use widen_core::config::{MAX_EVAL_LAG, SAMPLE_RATE};
-use widen_core::metrics::{self, Scores};
+use widen_core::config::MAX_EVAL_LAG;
+use widen_core::metrics::Scores;
 
 /// Score estimates against wide-band references: STOI, PESQ-WB, LSD, LSD-HF, SNR, MSE.
 ///
@@ -64,17 +64,6 @@ struct Baseline {
     input: PathBuf,
     lag: isize,
     scores: Scores,
-}
-
-#[derive(Debug, Serialize, Default)]
-struct Mean {
-    files: usize,
-    stoi: Option<f64>,
-    pesq_wb: Option<f64>,
-    lsd: f64,
-    lsd_hf: f64,
-    snr_db: f64,
-    mse: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -197,117 +186,6 @@ fn plan(args: &Args) -> Result<(Vec<Job>, Vec<String>)> {
     Ok((jobs, failures))
 }
 
-/// How an estimate file is looked up among references: its relative path without extension, then its stem.
-#[derive(Debug, Clone)]
-struct Key {
-    rel: String,
-    stem: String,
-}
-
-impl Key {
-    fn display_name(&self) -> String {
-        if self.rel.is_empty() {
-            self.stem.clone()
-        } else {
-            self.rel.clone()
-        }
-    }
-}
-
-const ESTIMATE_SUFFIXES: [&str; 3] = ["_sr", "_enhanced", "_widen"];
-
-fn strip_suffix(s: &str) -> &str {
-    ESTIMATE_SUFFIXES
-        .iter()
-        .find_map(|suf| s.strip_suffix(suf))
-        .unwrap_or(s)
-}
-
-fn rel_key(root: &Path, file: &Path) -> Key {
-    let stem = file
-        .file_stem()
-        .map(|s| strip_suffix(&s.to_string_lossy()).to_string())
-        .unwrap_or_default();
-    let rel = if root.is_dir() {
-        file.strip_prefix(root)
-            .ok()
-            .map(|r| r.with_extension("").to_string_lossy().into_owned())
-            .map(|r| strip_suffix(&r).to_string())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
-    Key { rel, stem }
-}
-
-struct Index {
-    root: PathBuf,
-    single: Option<PathBuf>,
-    by_rel: HashMap<String, PathBuf>,
-    by_stem: HashMap<String, Vec<PathBuf>>,
-}
-
-impl Index {
-    fn new(root: &Path) -> Result<Self> {
-        let mut ix = Index {
-            root: root.to_path_buf(),
-            single: None,
-            by_rel: HashMap::new(),
-            by_stem: HashMap::new(),
-        };
-        if !root.is_dir() {
-            ix.single = Some(root.to_path_buf());
-            return Ok(ix);
-        }
-        for f in crate::batch::audio_files(root)
-            .with_context(|| format!("{}: cannot list", root.display()))?
-        {
-            if let Ok(rel) = f.strip_prefix(root) {
-                ix.by_rel
-                    .insert(rel.with_extension("").to_string_lossy().into_owned(), f.clone());
-            }
-            if let Some(stem) = f.file_stem() {
-                ix.by_stem
-                    .entry(stem.to_string_lossy().into_owned())
-                    .or_default()
-                    .push(f.clone());
-            }
-        }
-        Ok(ix)
-    }
-
-    fn find(&self, key: &Key) -> Option<PathBuf> {
-        if let Some(s) = &self.single {
-            return Some(s.clone());
-        }
-        if let Some(p) = self.by_rel.get(&key.rel) {
-            return Some(p.clone());
-        }
-        // A bare stem only counts when it is unambiguous.
-        match self.by_stem.get(&key.stem).map(Vec::as_slice) {
-            Some([one]) => Some(one.clone()),
-            _ => None,
-        }
-    }
-}
-
-/// Reads a file as mono at 22.05 kHz.
-fn load(path: &Path) -> Result<Vec<f32>> {
-    let audio = widen_core::io::read(path)?;
-    let mono = audio.to_mono();
-    if audio.sample_rate == SAMPLE_RATE {
-        return Ok(mono);
-    }
-    widen_core::dsp::resample::resample(&mono, audio.sample_rate, SAMPLE_RATE)
-        .with_context(|| format!("{}: cannot resample", path.display()))
-}
-
-fn score_pair(reference: &[f32], estimate: &[f32], max_lag: usize) -> Result<(isize, Scores)> {
-    let lag = metrics::find_lag(reference, estimate, max_lag);
-    let (r, e) = metrics::align(reference, estimate, lag);
-    Ok((lag, metrics::evaluate(r, e, SAMPLE_RATE)?))
-}
-
 fn score(job: &Job, max_lag: usize) -> Result<FileResult> {
     let reference = load(&job.reference)?;
     let estimate = load(&job.estimate)?;
@@ -334,37 +212,6 @@ fn score(job: &Job, max_lag: usize) -> Result<FileResult> {
         scores,
         baseline,
     })
-}
-
-fn mean_opt<'a>(it: impl Iterator<Item = &'a Option<f64>>) -> Option<f64> {
-    let v: Vec<f64> = it.filter_map(|x| *x).collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
-fn mean_of<'a>(scores: impl Iterator<Item = &'a Scores> + Clone) -> Mean {
-    let v: Vec<&Scores> = scores.collect();
-    let n = v.len();
-    if n == 0 {
-        return Mean::default();
-    }
-    let avg = |f: fn(&Scores) -> f64| v.iter().map(|s| f(s)).sum::<f64>() / n as f64;
-    Mean {
-        files: n,
-        stoi: mean_opt(v.iter().map(|s| &s.stoi)),
-        pesq_wb: mean_opt(v.iter().map(|s| &s.pesq_wb)),
-        lsd: avg(|s| s.lsd),
-        lsd_hf: avg(|s| s.lsd_hf),
-        // A perfect file has infinite SNR; the mean stays meaningful only over finite values.
-        snr_db: {
-            let f: Vec<f64> = v.iter().map(|s| s.snr_db).filter(|x| x.is_finite()).collect();
-            if f.is_empty() {
-                f64::INFINITY
-            } else {
-                f.iter().sum::<f64>() / f.len() as f64
-            }
-        },
-        mse: avg(|s| s.mse),
-    }
 }
 
 fn cell(v: Option<f64>, prec: usize) -> String {

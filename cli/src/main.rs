@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod batch;
+mod scoring;
 
 /// Declares the subcommand modules, the `Cli` enum (variant `CheckBw` is `widen check-bw`)
 /// and its dispatch.
@@ -36,6 +37,7 @@ macro_rules! commands {
 }
 
 commands! {
+    Enhance => cmd_enhance,
     Info => cmd_info,
     CheckBw => cmd_check_bw,
     MakeDataset => cmd_make_dataset,

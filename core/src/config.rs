@@ -168,6 +168,26 @@ pub mod engine {
     pub const RT_QUEUE_SECONDS: u32 = 4;
 }
 
+/// Settings of whole-file enhancement (`widen enhance`).
+pub mod enhance {
+    /// Frames per model call when enhancing files: latency does not matter offline, and larger
+    /// chunks spend less of each call on the models' context frames (the output does not
+    /// depend on it). Short files use smaller chunks (at least [`MIN_CHUNK_FRAMES`]).
+    pub const CHUNK_FRAMES: usize = 128;
+    /// Smallest chunk used for short files.
+    pub const MIN_CHUNK_FRAMES: usize = 16;
+    /// Frames read, enhanced and written per step (bounds memory on hour-long files).
+    pub const BLOCK_FRAMES: usize = 1 << 15;
+    /// A file whose bandwidth verdict is wide-band and whose detected cutoff is above this
+    /// (Hz) is passed through (resampled only) unless `--force`.
+    pub const PASS_THROUGH_CUTOFF_HZ: f64 = 7_000.0;
+    /// Lowest splice point an automatic cutoff may give (Hz): below it the input is not speech
+    /// with a missing high band but something the models were not made for.
+    pub const MIN_AUTO_CUTOFF_HZ: f64 = 1_000.0;
+    /// Default output rate floor (Hz): the models' rate; higher input rates are kept.
+    pub const MIN_OUTPUT_RATE: u32 = super::SAMPLE_RATE;
+}
+
 /// Tensor names of the ONNX model contract (DESIGN.md, "Model contract").
 pub mod contract {
     /// Generator input: log-mel of the up-sampled narrow-band input, `[B, n_mels, T]`.

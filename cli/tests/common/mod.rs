@@ -20,8 +20,18 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    widen_env(args, &[])
+}
+
+/// [`widen`] with extra environment variables.
+pub fn widen_env<I, S>(args: I, env: &[(&str, &str)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let out = Command::new(env!("CARGO_BIN_EXE_widen"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run widen");
     let run = Run {
