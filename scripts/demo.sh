@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's first command (`cargo xtask demo`) ends here: widen's file tools on real recorded speech
-# (ktuberling-data words, fetched by scripts/setup-tests.sh). Outputs go to .cache/demo/.
+# The README's first command (`cargo xtask demo`) ends here: `widen enhance` with the embedded default
+# models on a real 8 kHz recording, then widen's file tools on real recorded speech (ktuberling-data
+# words, fetched by scripts/setup-tests.sh). Outputs go to .cache/demo/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 widen="${WIDEN_BIN:-$root/target/release/widen}"
@@ -13,6 +14,19 @@ find "$kt/fr" -name 'egypte_*.wav' | sort | head -n 12 | xargs -I{} cp {} "$demo
 for f in anteojos bigote boca ceja; do [ -f "$kt/es/$f.wav" ] && cp "$kt/es/$f.wav" "$demo/speech/es/"; done
 
 say() { printf '\n== %s\n' "$*"; }
+# Print a command, then run it.
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+say "widen enhance: a Spanish word recorded at 8 kHz -> 22.05 kHz, embedded default models"
+nb="$demo/speech/es/anteojos.wav"
+wb="$demo/enhanced/anteojos_widen.wav"
+rm -rf "$demo/enhanced"
+show "$widen" enhance "$nb" -o "$wb"
+printf 'output: %s\n' "$wb"
+say "widen check-bw: input vs output"
+printf '%s\n' "(The default models are untrained placeholders: until trained models land the output's high band" \
+  "stays nearly empty; its low band is the input's own.)"
+show "$widen" check-bw "$nb" "$wb"
 say "widen info (format, levels, bandwidth)"
 "$widen" info "$demo/speech/fr/$(ls "$demo/speech/fr" | head -n 1)" "$demo/speech/es"
 say "widen check-bw (the 8 kHz recordings are narrow-band)"

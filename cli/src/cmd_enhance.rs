@@ -101,7 +101,7 @@ pub struct Args {
     #[arg(long, value_name = "auto|HZ", default_value = "auto", value_parser = parse_cutoff)]
     cutoff: CutoffArg,
     /// Gain on the generated band (0 = none, 1 = as predicted) [default: the model set's].
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     amount: Option<f32>,
     /// Output the pure synthesis (every bin generated, no splice with the input): the seed's
     /// output, for comparison only.
@@ -311,8 +311,11 @@ fn check_settings(settings: &Settings, models: &Models) -> Result<()> {
         1,
     )
     .map(drop)
-    .map_err(|e| anyhow!(one_line(&e.to_string())))
+    .map_err(|e| anyhow!("settings do not fit the model set: {}", one_line(&e.to_string())))
 }
+
+/// An input that failed before processing, with its one-line message.
+type Failure = (PathBuf, String);
 
 /// One input file and where its output goes.
 struct Job {
@@ -337,7 +340,7 @@ const OUTPUT_SUFFIX: &str = "_widen";
 
 /// Expands the inputs and chooses every output path (errors per file, except for an `-o FILE`
 /// with several inputs, which is a usage error for the whole run).
-fn plan(args: &Args) -> Result<(Vec<Job>, Vec<(PathBuf, String)>)> {
+fn plan(args: &Args) -> Result<(Vec<Job>, Vec<Failure>)> {
     let mut files: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
     let mut failed = Vec::new();
     for arg in &args.inputs {
@@ -367,9 +370,15 @@ fn plan(args: &Args) -> Result<(Vec<Job>, Vec<(PathBuf, String)>)> {
     }
     let single_file_out = match &args.output {
         Some(o) if !o.is_dir() && has_audio_extension(o) => {
-            if files.len() + failed.len() != 1 || args.inputs.iter().any(|a| a.is_dir()) {
+            if args.inputs.iter().any(|a| a.is_dir()) {
                 bail!(
-                    "-o {} names a file, but the inputs hold {} files; give a folder",
+                    "-o {} names a file, but the inputs include a folder; give an output folder",
+                    o.display()
+                );
+            }
+            if files.len() + failed.len() != 1 {
+                bail!(
+                    "-o {} names a file, but {} input files were given; give an output folder",
                     o.display(),
                     files.len() + failed.len()
                 );
@@ -568,12 +577,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         outcomes.push((path, Err(msg)));
     }
     for job in &jobs {
-        let name = job
-            .input
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        ui.bar.set_message(name);
+        ui.bar.set_message(file_name(&job.input));
         let result = job
             .output
             .clone()
@@ -660,6 +664,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn khz(hz: f64) -> String {
@@ -848,7 +858,10 @@ fn analyse(path: &Path, non_finite: &mut u64) -> Result<Bandwidth, String> {
 /// A per-channel stream with its latency trimmed: the engine, or a plain resampler.
 enum ChannelStream {
     Engine(Box<OfflineStream>),
-    Resample { rs: StreamResampler, skip: usize },
+    Resample {
+        rs: Box<StreamResampler>,
+        skip: usize,
+    },
 }
 
 impl ChannelStream {
@@ -948,6 +961,7 @@ fn enhance_file(
             &decision,
             &info,
             &mut non_finite,
+            ui,
         )?;
         (frames, decision)
     };
@@ -1017,6 +1031,7 @@ fn enhance_streaming(
     decision: &Decision,
     info: &AudioInfo,
     non_finite: &mut u64,
+    ui: &Ui,
 ) -> Result<u64, String> {
     let channels = info.channels;
     let mut streams = Vec::with_capacity(channels);
@@ -1047,7 +1062,10 @@ fn enhance_streaming(
                 let rs = StreamResampler::new(info.sample_rate, spec.sample_rate, BLOCK_FRAMES)
                     .map_err(|e| format!("{}: {e}", input.display()))?;
                 let skip = rs.latency_out_samples();
-                ChannelStream::Resample { rs, skip }
+                ChannelStream::Resample {
+                    rs: Box::new(rs),
+                    skip,
+                }
             }
         });
     }
@@ -1069,6 +1087,10 @@ fn enhance_streaming(
             s.push(x, y).map_err(fail)?;
         }
         write_planar(&mut writer, &planar_out, &mut interleaved)?;
+        if let Some(total) = info.frames.filter(|&n| n > 0) {
+            let pct = (reader.frames_read() * 100 / total).min(100);
+            ui.bar.set_message(format!("{} {pct}%", file_name(input)));
+        }
     }
     for (s, y) in streams.iter_mut().zip(&mut planar_out) {
         y.clear();

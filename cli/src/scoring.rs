@@ -92,8 +92,10 @@ impl Index {
             .with_context(|| format!("{}: cannot list", root.display()))?
         {
             if let Ok(rel) = f.strip_prefix(root) {
-                ix.by_rel
-                    .insert(rel.with_extension("").to_string_lossy().into_owned(), f.clone());
+                ix.by_rel.insert(
+                    rel.with_extension("").to_string_lossy().into_owned(),
+                    f.clone(),
+                );
             }
             if let Some(stem) = f.file_stem() {
                 ix.by_stem
@@ -160,7 +162,11 @@ pub fn mean_of<'a>(scores: impl Iterator<Item = &'a Scores>) -> Mean {
         lsd_hf: avg(|s| s.lsd_hf),
         // A perfect file has infinite SNR; the mean stays meaningful only over finite values.
         snr_db: {
-            let f: Vec<f64> = v.iter().map(|s| s.snr_db).filter(|x| x.is_finite()).collect();
+            let f: Vec<f64> = v
+                .iter()
+                .map(|s| s.snr_db)
+                .filter(|x| x.is_finite())
+                .collect();
             if f.is_empty() {
                 f64::INFINITY
             } else {

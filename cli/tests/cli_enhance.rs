@@ -108,10 +108,19 @@ fn eight_khz_word_gains_a_high_band_and_keeps_its_low_band() {
         &"f32",
     ]));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("enhanced 1 files (0 passed through, 0 failed)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("enhanced 1 files (0 passed through, 0 failed)"),
+        "{}",
+        run.stderr
+    );
     let y = read(&out).expect("read output");
     assert_eq!((y.sample_rate, y.channels), (22_050, 1));
-    assert_eq!(y.samples.len(), scaled(x.len(), 8_000, 22_050), "same duration");
+    assert_eq!(
+        y.samples.len(),
+        scaled(x.len(), 8_000, 22_050),
+        "same duration"
+    );
     assert!(all_finite(&y.samples));
 
     let xr = resample(&x, 8_000, 22_050).expect("resample");
@@ -150,9 +159,15 @@ fn eight_khz_word_gains_a_high_band_and_keeps_its_low_band() {
         "low-band correlation {corr:.6}; energy above 4.3 kHz: input {e_in:e}, output {e_out:e}, \
          amount 0 {e0:e}; generated above 3.7 kHz {g_high:e} of {g_all:e}"
     );
-    assert!(e_out > e_in, "output high band {e_out:e} not above the input's {e_in:e}");
+    assert!(
+        e_out > e_in,
+        "output high band {e_out:e} not above the input's {e_in:e}"
+    );
     assert!(e_out > e0, "amount 1 adds nothing over amount 0");
-    assert!(g_high > 0.0 && g_high > 0.99 * g_all, "generated band misplaced: {g_high:e} of {g_all:e}");
+    assert!(
+        g_high > 0.0 && g_high > 0.99 * g_all,
+        "generated band misplaced: {g_high:e} of {g_all:e}"
+    );
 }
 
 #[test]
@@ -166,7 +181,11 @@ fn every_common_input_rate_works() {
     for rate in rates {
         let x = resample(&nb, 44_100, rate).expect("resample");
         lens.push(x.len());
-        put(&t.path().join("in"), &format!("w{rate}.wav"), &mono(rate, x));
+        put(
+            &t.path().join("in"),
+            &format!("w{rate}.wav"),
+            &mono(rate, x),
+        );
     }
     let out = t.path().join("out");
     let run = widen(args(&[
@@ -183,7 +202,11 @@ fn every_common_input_rate_works() {
         let y = read(&path).unwrap_or_else(|e| panic!("{e}"));
         let want_rate = (*rate).max(22_050);
         assert_eq!(y.sample_rate, want_rate, "{rate} Hz input");
-        assert_eq!(y.samples.len(), scaled(lens[i], *rate, want_rate), "{rate} Hz input");
+        assert_eq!(
+            y.samples.len(),
+            scaled(lens[i], *rate, want_rate),
+            "{rate} Hz input"
+        );
         assert!(all_finite(&y.samples));
         let f = v["files"]
             .as_array()
@@ -194,9 +217,14 @@ fn every_common_input_rate_works() {
         assert_eq!(f["action"], "enhanced", "{f}");
         let cutoff = f["cutoff_hz"].as_f64().expect("cutoff");
         // The 201-tap low-pass reaches its stop band near 4.4 kHz.
-        assert!((3_300.0..=4_600.0).contains(&cutoff), "{rate} Hz: cutoff {cutoff}");
+        assert!(
+            (3_300.0..=4_600.0).contains(&cutoff),
+            "{rate} Hz: cutoff {cutoff}"
+        );
         // The low band is the input's.
-        let x = read(t.path().join(format!("in/w{rate}.wav"))).expect("in").samples;
+        let x = read(t.path().join(format!("in/w{rate}.wav")))
+            .expect("in")
+            .samples;
         let (xr, yr) = (
             resample(&x, *rate, 22_050).expect("rs"),
             resample(&y.samples, want_rate, 22_050).expect("rs"),
@@ -246,7 +274,9 @@ fn stereo_in_stereo_out_each_channel_on_its_own() {
     assert_eq!((y.sample_rate, y.channels), (22_050, 2));
     assert_eq!(y.frames(), scaled(a.len(), 8_000, 22_050));
     let l = read(t.path().join("left_widen.wav")).expect("left").samples;
-    let r = read(t.path().join("right_widen.wav")).expect("right").samples;
+    let r = read(t.path().join("right_widen.wav"))
+        .expect("right")
+        .samples;
     let max_diff = |ch: usize, m: &[f32]| {
         y.samples
             .iter()
@@ -256,10 +286,24 @@ fn stereo_in_stereo_out_each_channel_on_its_own() {
             .map(|(p, q)| (p - q).abs())
             .fold(0.0f32, f32::max)
     };
-    assert!(max_diff(0, &l) < 1e-6, "left differs by {}", max_diff(0, &l));
-    assert!(max_diff(1, &r) < 1e-6, "right differs by {}", max_diff(1, &r));
+    assert!(
+        max_diff(0, &l) < 1e-6,
+        "left differs by {}",
+        max_diff(0, &l)
+    );
+    assert!(
+        max_diff(1, &r) < 1e-6,
+        "right differs by {}",
+        max_diff(1, &r)
+    );
     // The channels really are different signals.
-    assert!(l.iter().zip(&r).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max) > 0.05);
+    assert!(
+        l.iter()
+            .zip(&r)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f32::max)
+            > 0.05
+    );
 }
 
 #[test]
@@ -267,20 +311,31 @@ fn folder_with_good_and_bad_files_processes_the_good_ones() {
     let t = tempfile::tempdir().expect("tmp");
     let dir = t.path().join("in");
     put(&dir, "a.wav", &mono(8_000, word("es", "boca", 8_000)));
-    put(&dir.join("sub"), "b.wav", &mono(8_000, word("es", "ceja", 8_000)));
+    put(
+        &dir.join("sub"),
+        "b.wav",
+        &mono(8_000, word("es", "ceja", 8_000)),
+    );
     std::fs::write(dir.join("garbage.wav"), b"this is not a wav file at all").expect("write");
     std::fs::write(dir.join("empty.wav"), b"").expect("write");
     let out = t.path().join("out");
     let run = widen(args(&[&"enhance", &dir, &"-o", &out]));
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(out.join("a_widen.wav").is_file());
-    assert!(out.join("sub/b_widen.wav").is_file(), "relative folders are kept");
+    assert!(
+        out.join("sub/b_widen.wav").is_file(),
+        "relative folders are kept"
+    );
     let errors = error_lines(&run.stderr);
     assert_eq!(errors.len(), 2, "{}", run.stderr);
-    assert!(errors.iter().any(|e| e.contains("garbage.wav")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("garbage.wav")),
+        "{errors:?}"
+    );
     assert!(errors.iter().any(|e| e.contains("empty.wav")), "{errors:?}");
     assert!(
-        run.stderr.contains("enhanced 4 files (0 passed through, 2 failed)"),
+        run.stderr
+            .contains("enhanced 4 files (0 passed through, 2 failed)"),
         "{}",
         run.stderr
     );
@@ -340,7 +395,9 @@ fn digital_silence_stays_below_minus_90_dbfs() {
     let run = widen(args(&[&"enhance", &input, &"--format", &"f32", &"--json"]));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(json(&run.stdout)["files"][0]["verdict"], "silent");
-    let y = read(t.path().join("silence_widen.wav")).expect("output").samples;
+    let y = read(t.path().join("silence_widen.wav"))
+        .expect("output")
+        .samples;
     assert_eq!(y.len(), 44_100);
     let p = peak(&y);
     assert!(p < 10f32.powf(-90.0 / 20.0), "peak {p:e}");
@@ -353,11 +410,16 @@ fn full_scale_clipped_input_stays_finite_and_bounded() {
         .iter()
         .map(|v| (v * 30.0).clamp(-1.0, 1.0))
         .collect();
-    assert!(x.iter().filter(|v| v.abs() >= 1.0).count() > 1_000, "really clipped");
+    assert!(
+        x.iter().filter(|v| v.abs() >= 1.0).count() > 1_000,
+        "really clipped"
+    );
     let input = put(t.path(), "clipped.wav", &mono(8_000, x));
     let run = widen(args(&[&"enhance", &input, &"--format", &"f32"]));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let y = read(t.path().join("clipped_widen.wav")).expect("output").samples;
+    let y = read(t.path().join("clipped_widen.wav"))
+        .expect("output")
+        .samples;
     assert!(all_finite(&y));
     let p = peak(&y);
     assert!(p < 3.0, "peak {p}");
@@ -370,9 +432,15 @@ fn wide_band_input_is_passed_through_unless_forced() {
     let input = put(t.path(), "wide.wav", &mono(44_100, x.clone()));
     let run = widen(args(&[&"enhance", &input, &"--format", &"f32", &"--json"]));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let notes: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("note:")).collect();
+    let notes: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("note:"))
+        .collect();
     assert!(
-        notes.iter().any(|l| l.contains("already wide-band") && l.contains("wide.wav")),
+        notes
+            .iter()
+            .any(|l| l.contains("already wide-band") && l.contains("wide.wav")),
         "{}",
         run.stderr
     );
@@ -400,7 +468,11 @@ fn wide_band_input_is_passed_through_unless_forced() {
     let y = read(&out).expect("output").samples;
     let want = resample(&x, 44_100, 22_050).expect("resample");
     assert_eq!(y.len(), want.len());
-    let err = y.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let err = y
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(err < 1e-5, "max error {err}");
 
     let run = widen(args(&[&"enhance", &input, &"--force", &"--json"]));
@@ -501,7 +573,10 @@ fn griffin_lim_and_phase_copy_synthesis_work() {
     let x = word("es", "ceja", 8_000);
     let input = put(t.path(), "w.wav", &mono(8_000, x.clone()));
     let xr = resample(&x, 8_000, 22_050).expect("resample");
-    for (voc, extra) in [("griffin-lim", ["--griffin-iters", "4"]), ("phase-copy", ["--amount", "1"])] {
+    for (voc, extra) in [
+        ("griffin-lim", ["--griffin-iters", "4"]),
+        ("phase-copy", ["--amount", "1"]),
+    ] {
         let out = t.path().join(format!("{voc}.wav"));
         let run = widen(args(&[
             &"enhance",
@@ -536,14 +611,28 @@ fn hr_dir_scores_each_output_and_prints_the_mean() {
         put(&lr_dir, &format!("{name}.wav"), &mono(8_000, lr));
     }
     let out = t.path().join("out");
-    let run = widen(args(&[&"enhance", &lr_dir, &"-o", &out, &"--hr-dir", &hr_dir]));
+    let run = widen(args(&[
+        &"enhance",
+        &lr_dir,
+        &"-o",
+        &out,
+        &"--hr-dir",
+        &hr_dir,
+    ]));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let score_lines: Vec<&str> = run.stdout.lines().filter(|l| l.contains(" vs ")).collect();
     assert_eq!(score_lines.len(), 2, "{}", run.stdout);
     for l in &score_lines {
-        assert!(l.contains("STOI") && l.contains("PESQ-WB") && l.contains("LSD-HF"), "{l}");
+        assert!(
+            l.contains("STOI") && l.contains("PESQ-WB") && l.contains("LSD-HF"),
+            "{l}"
+        );
     }
-    assert!(run.stdout.contains("mean of 2 scored files"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("mean of 2 scored files"),
+        "{}",
+        run.stdout
+    );
 
     let run = widen(args(&[
         &"enhance",
@@ -584,11 +673,25 @@ fn unwritable_outputs_and_inputs_as_outputs_are_refused() {
     let run = widen(args(&[&"enhance", &input, &"-o", &input]));
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("refusing"), "{}", run.stderr);
-    assert_eq!(std::fs::read(&input).expect("read"), before, "input untouched");
+    assert_eq!(
+        std::fs::read(&input).expect("read"),
+        before,
+        "input untouched"
+    );
 
     // -o naming a file with several inputs.
     let other = put(t.path(), "v.wav", &mono(8_000, word("es", "ceja", 8_000)));
-    let run = widen(args(&[&"enhance", &input, &other, &"-o", &t.path().join("x.wav")]));
+    let run = widen(args(&[
+        &"enhance",
+        &input,
+        &other,
+        &"-o",
+        &t.path().join("x.wav"),
+    ]));
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("give a folder"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("give an output folder"),
+        "{}",
+        run.stderr
+    );
 }
