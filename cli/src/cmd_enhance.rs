@@ -481,6 +481,8 @@ struct FileReport {
     cutoff_hz: Option<f64>,
     /// Bandwidth verdict of the analysis pass (`None` with a fixed --cutoff).
     verdict: Option<Verdict>,
+    /// `false` with --no-splice (every bin synthesised).
+    splice: bool,
     non_finite_samples: u64,
     seconds: f64,
     realtime_factor: f64,
@@ -679,6 +681,7 @@ fn khz(hz: f64) -> String {
 fn report_line(r: &FileReport) -> String {
     let what = match (r.action, r.cutoff_hz) {
         (Action::PassedThrough, _) => "passed through".to_string(),
+        (Action::Enhanced, _) if !r.splice => "pure synthesis, no splice".to_string(),
         (Action::Enhanced, Some(c)) => format!("enhanced above {}", khz(c)),
         (Action::Enhanced, None) => "enhanced".to_string(),
     };
@@ -983,6 +986,7 @@ fn enhance_file(
         duration_s,
         cutoff_hz: decision.cutoff_hz,
         verdict: decision.verdict,
+        splice: settings.splice,
         non_finite_samples: non_finite,
         seconds,
         realtime_factor: duration_s / seconds.max(1e-9),

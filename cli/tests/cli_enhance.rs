@@ -568,7 +568,7 @@ fn missing_onnx_runtime_names_the_setup_command() {
 }
 
 #[test]
-fn griffin_lim_and_phase_copy_synthesis_work() {
+fn griffin_lim_phase_copy_and_no_splice_work() {
     let t = tempfile::tempdir().expect("tmp");
     let x = word("es", "ceja", 8_000);
     let input = put(t.path(), "w.wav", &mono(8_000, x.clone()));
@@ -597,6 +597,27 @@ fn griffin_lim_and_phase_copy_synthesis_work() {
         let corr = low_band_correlation(&xr, &y, 3_500.0);
         assert!(corr > 0.99, "{voc}: low-band correlation {corr}");
     }
+    // --no-splice: the seed's pure vocoder output, whose low band is synthesised too.
+    let out = t.path().join("nosplice.wav");
+    let run = widen(args(&[
+        &"enhance",
+        &input,
+        &"-o",
+        &out,
+        &"--no-splice",
+        &"--format",
+        &"f32",
+    ]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("no splice"), "{}", run.stdout);
+    let y = read(&out).expect("output").samples;
+    assert_eq!(y.len(), xr.len());
+    assert!(all_finite(&y));
+    let corr = low_band_correlation(&xr, &y, 3_500.0);
+    assert!(
+        corr < 0.95,
+        "--no-splice kept the input's low band: correlation {corr}"
+    );
 }
 
 #[test]
