@@ -487,7 +487,11 @@ fn merge(s: &Settings) {
         }
     }
     let list = |k: &str| merged[k].as_array().cloned().unwrap_or_default();
-    print_tables(&list("offline"), &list("offline_chunk_sweep"), &list("streaming"));
+    print_tables(
+        &list("offline"),
+        &list("offline_chunk_sweep"),
+        &list("streaming"),
+    );
     write_report(&s.out, &merged);
 }
 
@@ -543,7 +547,14 @@ fn main() {
         // How the chunk size trades model calls against context recomputation.
         let chunk_list: &[usize] = if s.quick { &[64] } else { &[1, 4, 64, 256] };
         for &c in chunk_list {
-            chunks.push(offline(&s, &sets[0], &x, threads, Synthesis::Vocoder, Some(c)));
+            chunks.push(offline(
+                &s,
+                &sets[0],
+                &x,
+                threads,
+                Synthesis::Vocoder,
+                Some(c),
+            ));
         }
         let stream_x = &x[..x.len().min(20 * NARROW_BAND_RATE as usize)];
         for set in &sets {

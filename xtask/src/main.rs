@@ -98,7 +98,9 @@ fn bench(args: &[String]) -> Result<()> {
     for a in args {
         match a.as_str() {
             "--quick" => quick = true,
-            other => bail!("cargo xtask bench: unknown option `{other}`; expected --quick or nothing"),
+            other => {
+                bail!("cargo xtask bench: unknown option `{other}`; expected --quick or nothing")
+            }
         }
     }
     let pipeline = [
@@ -111,9 +113,12 @@ fn bench(args: &[String]) -> Result<()> {
         "pipeline",
     ];
     // Build unpinned (compiling on one core is slow); the pinned runs below then only run.
+    // The DSP bench gets the same features so that nothing is rebuilt (it does not use them).
     run(cargo().args(pipeline).args(["--bench", "dsp", "--no-run"]))?;
     if !quick {
-        run(pinned_cargo("0").args(["bench", "-p", "widen-core", "--bench", "dsp"]))?;
+        run(pinned_cargo("0")
+            .args(&pipeline[..5])
+            .args(["--bench", "dsp"]))?;
     }
     let out = target_dir().join("bench");
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

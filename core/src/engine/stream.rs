@@ -3,11 +3,11 @@
 use super::spectral::{
     phase_copy, FrameFft, MelInverse, Ola, SpliceGeometry, SpliceOutcome, Splicer,
 };
+use super::timing::{Mark, Stage, StageTimes};
 use super::{
     latency_formula, synthesis_context, validate, Context, EngineConfig, EngineError, EngineStats,
     ModelRuntime, ResamplerLag, StreamProcessor, Synthesis,
 };
-use super::timing::{Mark, Stage, StageTimes};
 use crate::config::contract;
 use crate::config::engine::{MAX_BLOCK, RESAMPLER_CHUNK};
 use crate::dsp::{Complex32, MelFilterbank, StreamResampler};
