@@ -149,6 +149,11 @@ pub mod engine {
     /// size) so that the engine's output never depends on how the input was split; small so
     /// that it adds little latency (it enters the latency formula as `RESAMPLER_CHUNK - 1`).
     pub const RESAMPLER_CHUNK: usize = 32;
+    /// Frames per model call of an engine built from a model set
+    /// ([`engine_config_for`](crate::engine::engine_config_for)): each call recomputes the
+    /// models' context, so larger chunks are cheaper per frame but add
+    /// `(chunk - 1) * hop` samples of latency.
+    pub const DEFAULT_CHUNK_FRAMES: usize = 16;
     /// Per frame, the generated band's energy may be at most this times the energy of the
     /// input's own band below the cutoff (1.0 = equal energy): silence in gives silence out, and
     /// an untrained or broken model cannot blast noise.

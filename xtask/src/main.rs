@@ -10,7 +10,9 @@
 //! - `gen-onnx-proto` regenerates `onnx/src/proto.rs` from `onnx/proto/onnx.proto` (rarely needed).
 //! - `test`   `setup`, then `cargo test --workspace` (the README's test command; `.ci/run` calls it too).
 //! - `demo`   `setup`, then runs the `widen` file tools on real recorded speech.
-//! - `bench`  `cargo bench -p widen-core` pinned to one core where `taskset` exists.
+//! - `bench`  the DSP bench and the pipeline bench (1 thread on CPU 0, 2 threads on CPUs 0-1, via
+//!   `taskset` where it exists), merged into `target/bench/pipeline.json`; `--quick` is a smoke run
+//!   (5 s of input, no DSP bench). See `core/benches/pipeline.rs`.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -68,16 +70,78 @@ fn demo() -> Result<()> {
     run(Command::new("bash").arg(root().join("scripts/demo.sh")))
 }
 
-fn bench(extra: &[String]) -> Result<()> {
-    let mut c = if Path::new("/usr/bin/taskset").exists() {
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// `cargo <args>` pinned to `cpus` with `taskset` where it exists (unpinned otherwise).
+fn pinned_cargo(cpus: &str) -> Command {
+    if Path::new("/usr/bin/taskset").exists() {
         let mut c = Command::new("taskset");
-        c.args(["-c", "0", "cargo"]);
+        c.args(["-c", cpus])
+            .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         c.current_dir(root());
         c
     } else {
+        eprintln!("xtask: taskset not found; benchmarks run unpinned");
         cargo()
-    };
-    c.args(["bench", "-p", "widen-core"]).args(extra);
+    }
+}
+
+/// The DSP bench (criterion), then the pipeline bench with 1 intra-op thread on CPU 0 and with
+/// 2 threads on CPUs 0-1, merged into `<target>/bench/pipeline.json` with one markdown report.
+/// `--quick`: the pipeline bench's smoke mode (5 s input, 200 hops) and no DSP bench.
+fn bench(args: &[String]) -> Result<()> {
+    let mut quick = false;
+    for a in args {
+        match a.as_str() {
+            "--quick" => quick = true,
+            other => {
+                bail!("cargo xtask bench: unknown option `{other}`; expected --quick or nothing")
+            }
+        }
+    }
+    let pipeline = [
+        "bench",
+        "-p",
+        "widen-core",
+        "--features",
+        "stage-timing",
+        "--bench",
+        "pipeline",
+    ];
+    // Build unpinned (compiling on one core is slow); the pinned runs below then only run.
+    // The DSP bench gets the same features so that nothing is rebuilt (it does not use them).
+    run(cargo().args(pipeline).args(["--bench", "dsp", "--no-run"]))?;
+    if !quick {
+        run(pinned_cargo("0")
+            .args(&pipeline[..5])
+            .args(["--bench", "dsp"]))?;
+    }
+    let out = target_dir().join("bench");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut parts = Vec::new();
+    for (threads, cpu_list) in [(1usize, "0"), (2, "0,1")] {
+        if threads > cpus {
+            eprintln!("xtask: {cpus} CPU(s) available; skipping the {threads}-thread run");
+            continue;
+        }
+        let part = out.join(format!("pipeline-{threads}t.json"));
+        let mut c = pinned_cargo(cpu_list);
+        c.args(pipeline)
+            .args(["--", "--threads", &threads.to_string(), "--out"])
+            .arg(&part);
+        if quick {
+            c.arg("--quick");
+        }
+        run(&mut c)?;
+        parts.push(part);
+    }
+    let mut c = cargo();
+    c.args(pipeline).args(["--", "--merge"]).args(&parts);
+    c.arg("--out").arg(out.join("pipeline.json"));
     run(&mut c)
 }
 
@@ -96,6 +160,6 @@ fn main() -> Result<()> {
         Some("bench") => bench(&args[1..]),
         Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, gen-onnx-proto, gen-default-models, test, demo, bench"
         ),
-        None => bail!("usage: cargo xtask <setup|setup-ort|gen-onnx-proto|gen-default-models|test|demo|bench>"),
+        None => bail!("usage: cargo xtask <setup|setup-ort|gen-onnx-proto|gen-default-models|test|demo|bench [--quick]>"),
     }
 }

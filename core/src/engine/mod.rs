@@ -46,17 +46,21 @@
 //! | 1  | 13 823 (626.9 ms) | 28 270 (641.0 ms) | 30 770 (641.0 ms) |
 //! | 16 | 17 663 (801.0 ms) | 35 950 (815.2 ms) | 39 129 (815.2 ms) |
 
+mod from_model;
 mod offline;
 mod realtime;
 mod spectral;
 mod stream;
+mod timing;
 
 pub mod mock;
 
 pub use crate::runtime::{ModelRuntime, RuntimeError};
+pub use from_model::engine_config_for;
 pub use offline::{enhance_offline, process_offline, OfflineStream};
 pub use realtime::{RealtimeEngine, RealtimeMonitor};
 pub use stream::Engine;
+pub use timing::{Stage, StageTimes};
 
 use crate::config::{engine as limits, MelConfig};
 use crate::dsp::DspError;

@@ -3,6 +3,7 @@
 use super::spectral::{
     phase_copy, FrameFft, MelInverse, Ola, SpliceGeometry, SpliceOutcome, Splicer,
 };
+use super::timing::{Mark, Stage, StageTimes};
 use super::{
     latency_formula, synthesis_context, validate, Context, EngineConfig, EngineError, EngineStats,
     ModelRuntime, ResamplerLag, StreamProcessor, Synthesis,
@@ -253,6 +254,7 @@ pub struct Engine {
     /// (how much of the latency was never needed; 0 means the bound is tight).
     min_slack: usize,
     stats: EngineStats,
+    times: StageTimes,
 }
 
 impl std::fmt::Debug for Engine {
@@ -429,6 +431,7 @@ impl Engine {
             due_total: 0,
             min_slack: usize::MAX,
             stats: EngineStats::default(),
+            times: StageTimes::default(),
             cfg: config,
         };
         engine.reset();
@@ -443,6 +446,18 @@ impl Engine {
     /// Counters of unusual events since construction.
     pub fn stats(&self) -> EngineStats {
         self.stats
+    }
+
+    /// Wall time spent in each stage since construction or the last
+    /// [`clear_stage_times`](Self::clear_stage_times) (all zero unless widen-core is built with
+    /// the `stage-timing` feature; `reset` keeps them).
+    pub fn stage_times(&self) -> StageTimes {
+        self.times
+    }
+
+    /// Zeroes the [`stage_times`](Self::stage_times).
+    pub fn clear_stage_times(&mut self) {
+        self.times = StageTimes::default();
     }
 
     /// Current gain on the generated band.
@@ -507,10 +522,15 @@ impl Engine {
                     core.extend_from_slice(&self.piece[..n]);
                     Ok(())
                 }
-                Some(rs) => rs
-                    .process(&self.piece[..n], &mut core)
-                    .map(drop)
-                    .map_err(EngineError::from),
+                Some(rs) => {
+                    let t0 = Mark::now();
+                    let r = rs
+                        .process(&self.piece[..n], &mut core)
+                        .map(drop)
+                        .map_err(EngineError::from);
+                    self.times.add(Stage::InputResample, t0);
+                    r
+                }
             };
             let res = res.and_then(|()| {
                 let skip = self.in_drop_left.min(core.len());
@@ -540,6 +560,7 @@ impl Engine {
 
     /// STFT and log-mel of the frame in `abuf`; runs the generator when a chunk is ready.
     fn analyse_frame(&mut self) -> Result<(), EngineError> {
+        let t0 = Mark::now();
         let t = self.frames;
         self.fft.analyse(&self.abuf, &mut self.spec);
         self.x_ring.get_mut(t).copy_from_slice(&self.spec);
@@ -554,6 +575,7 @@ impl Engine {
         }
         self.frames += 1;
         self.stats.frames += 1;
+        self.times.add(Stage::Analysis, t0);
         let c = self.chunk as u64;
         while self.frames >= (self.gen_chunks + 1) * c + self.gen_ctx.right as u64 {
             self.run_generator()?;
@@ -563,6 +585,7 @@ impl Engine {
 
     /// Generator on chunk `gen_chunks` with its context; runs synthesis chunks that become ready.
     fn run_generator(&mut self) -> Result<(), EngineError> {
+        let t0 = Mark::now();
         let c = self.chunk;
         let k = self.gen_chunks;
         let t_len = self.gen_ctx.left + c + self.gen_ctx.right;
@@ -607,6 +630,7 @@ impl Engine {
             self.hr_ok.get_mut(t)[0] = ok;
         }
         self.gen_chunks += 1;
+        self.times.add(Stage::Generator, t0);
         let ready = self.gen_chunks * c as u64;
         let need = (self.syn_ctx.right - self.syn_shift) as u64;
         while (self.syn_chunks + 1) * c as u64 + need <= ready {
@@ -621,6 +645,7 @@ impl Engine {
         let first = (self.syn_chunks * c as u64) as i64 - self.syn_shift as i64;
         let t_len = self.syn_ctx.left + c + self.syn_ctx.right;
         if let Some(voc) = self.vocoder.as_mut() {
+            let t0 = Mark::now();
             let ring = &self.hr_ring;
             gather(
                 &mut self.voc_in,
@@ -648,6 +673,7 @@ impl Engine {
                     });
                 }
             }
+            self.times.add(Stage::Vocoder, t0);
         }
         for i in 0..c {
             let t = first + i as i64;
@@ -661,6 +687,7 @@ impl Engine {
 
     /// Builds frame `t`'s generated spectrum, splices it with the input and overlap-adds it.
     fn synthesise_frame(&mut self, t: u64, col: usize, t_len: usize) -> Result<(), EngineError> {
+        let t0 = Mark::now();
         let x = self.x_ring.get(t);
         let mut valid = self.hr_ok.get(t)[0];
         if self.vocoder.is_some() {
@@ -693,6 +720,7 @@ impl Engine {
         let start = self.ola_start;
         self.ola_start += self.fft.hop() as i64;
         let skip = (-start).clamp(0, self.hop as i64) as usize;
+        self.times.add(Stage::Synthesis, t0);
         let mut buf = std::mem::take(&mut self.hop_buf);
         let res = self.push_final(&mut buf[skip..]);
         self.hop_buf = buf;
@@ -710,8 +738,11 @@ impl Engine {
         let dropped = match self.rs_out.as_mut() {
             None => self.fifo.push(samples),
             Some(rs) => {
+                let t0 = Mark::now();
                 self.out_tmp.clear();
-                rs.process(samples, &mut self.out_tmp)?;
+                let r = rs.process(samples, &mut self.out_tmp);
+                self.times.add(Stage::OutputResample, t0);
+                r?;
                 self.fifo.push(&self.out_tmp)
             }
         };
