@@ -26,7 +26,7 @@ use widen_core::config::enhance::{
 use widen_core::config::MAX_EVAL_LAG;
 use widen_core::dsp::{GriffinLimConfig, StreamResampler};
 use widen_core::engine::{
-    enhance_offline, Context as ModelContext, Engine, EngineConfig, OfflineStream, Synthesis,
+    enhance_offline, Engine, EngineConfig, OfflineStream, Synthesis,
 };
 use widen_core::io::{
     mix_to_mono, AudioError, AudioInfo, AudioReader, AudioWriter, Container, SampleFormat,
@@ -268,25 +268,14 @@ impl Settings {
         output_rate: u32,
         chunk_frames: usize,
     ) -> EngineConfig {
-        let s = set.sidecar();
+        // Model-dependent fields from the sidecar (one place: the engine), then this run's choices.
         EngineConfig {
-            mel: set.mel_config(),
-            generator_context: ModelContext {
-                left: s.generator.context_left,
-                right: s.generator.context_right,
-            },
-            vocoder_context: ModelContext {
-                left: s.vocoder.context_left,
-                right: s.vocoder.context_right,
-            },
             chunk_frames,
             cutoff_hz,
-            crossfade_bins: s.crossover_bins,
             amount: self.amount,
             synthesis: self.synthesis,
             splice: self.splice,
-            input_rate,
-            output_rate,
+            ..widen_core::engine::engine_config_for(set, input_rate, output_rate)
         }
     }
 }
