@@ -10,6 +10,11 @@
 //!
 //! Duplicates are found by SHA-256 of the file bytes instead of the spec's SHA-1: any stable
 //! hash of the bytes finds the same byte-identical files.
+//!
+//! Known deviation: symphonia's Vorbis decoder clamps to [-1, 1]; many package files decode
+//! above full scale with libvorbis (the spec's measurement), so here they come back clipped, and
+//! the clipping adds 7-11 kHz energy. That lets a band-limited group pass test 5/6 (klettres `tn`
+//! is kept here, dropped in the spec). The manifest's `clipped_samples` marks such clips.
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -504,6 +509,9 @@ pub struct Measured {
     pub hash: [u8; 32],
     /// Test 5 measurements (None if an earlier test failed).
     pub band: Option<HighBand>,
+    /// Samples (any channel) at full scale: symphonia's Vorbis/MP3 decoders clamp to [-1, 1],
+    /// so files whose float decode exceeds full scale come back clipped (libvorbis does not clip).
+    pub clipped: usize,
     /// First failing test among 1-3 and the exclusions that need decoding.
     pub early_reject: Option<Reject>,
 }
@@ -520,6 +528,7 @@ fn measure(source: &'static str, root: &Path, rel: String, group: String) -> Res
         duration: 0.0,
         hash,
         band: None,
+        clipped: 0,
         early_reject: None,
     };
     if ext_in(&m.rel, &["opus"]) {
@@ -535,6 +544,7 @@ fn measure(source: &'static str, root: &Path, rel: String, group: String) -> Res
     };
     m.rate = audio.sample_rate;
     m.duration = audio.duration_secs();
+    m.clipped = audio.samples.iter().filter(|v| v.abs() >= 0.9999).count();
     if source == "megaglest-data" {
         if let Ok(info) = wio::probe(&path) {
             if info.bits_per_sample == Some(8) {
@@ -897,7 +907,7 @@ pub fn run(ws: &Path, args: &[String]) -> Result<()> {
                 });
                 let line = serde_json::json!({
                     "source": c.source, "path": c.rel, "split": split, "group": c.group,
-                    "duration": c.duration, "f_hi": b.f_hi, "r9": b.r9, "rate": c.rate,
+                    "duration": c.duration, "f_hi": b.f_hi, "r9": b.r9, "rate": c.rate, "clipped_samples": c.clipped,
                     "file": dst_of(c).strip_prefix(&out).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
                 });
                 manifest.push_str(&line.to_string());

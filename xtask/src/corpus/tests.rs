@@ -117,6 +117,7 @@ fn clip(group: &str, rel: &str, pass5: bool, hash: u8) -> Measured {
                 r9: -50.0,
             }
         }),
+        clipped: 0,
         early_reject: None,
     }
 }
