@@ -1,3 +1,4 @@
 //! Library half of `cargo xtask`: what its tests check as well as its commands run.
 
+pub mod corpus;
 pub mod default_models;

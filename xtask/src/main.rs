@@ -13,6 +13,10 @@
 //! - `bench`  the DSP bench and the pipeline bench (1 thread on CPU 0, 2 threads on CPUs 0-1, via
 //!   `taskset` where it exists), merged into `target/bench/pipeline.json`; `--quick` is a smoke run
 //!   (5 s of input, no DSP bench). See `core/benches/pipeline.rs`.
+//! - `corpus` builds the training corpus `data/corpus/{train,eval}` from the registry packages in
+//!   `xtask/corpus/sources.tsv` (needs `apt-get`, `dpkg-deb`, `tar`, `unzip`; see [`xtask::corpus`]).
+//!   `--sources a,b` restricts, `--out DIR` moves the output, `--with-0ad` / `--with-tortoise` add
+//!   the optional sources.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -158,8 +162,9 @@ fn main() -> Result<()> {
         Some("gen-default-models") => xtask::default_models::write_all(&root()),
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
-        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, gen-onnx-proto, gen-default-models, test, demo, bench"
+        Some("corpus") => xtask::corpus::run(&root(), &args[1..]),
+        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, gen-onnx-proto, gen-default-models, test, demo, bench, corpus"
         ),
-        None => bail!("usage: cargo xtask <setup|setup-ort|gen-onnx-proto|gen-default-models|test|demo|bench [--quick]>"),
+        None => bail!("usage: cargo xtask <setup|setup-ort|gen-onnx-proto|gen-default-models|test|demo|bench [--quick]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]>"),
     }
 }
