@@ -420,6 +420,14 @@ mod tests {
         }
     }
 
+    /// Largest absolute sample difference.
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
     #[test]
     fn round_trip_noise_several_lengths() {
         let s = Stft::new(1024, 256, 1024).unwrap();
@@ -430,11 +438,7 @@ mod tests {
             let x = noise(len, 10 + i as u64);
             let y = s.inverse(&s.forward(&x), len).unwrap();
             assert_eq!(y.len(), len);
-            let err = x
-                .iter()
-                .zip(&y)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let err = max_abs_diff(&x, &y);
             assert!(err < 1e-5, "length {len}: max error {err}");
         }
     }
@@ -444,11 +448,7 @@ mod tests {
         let s = Stft::new(512, 128, 400).unwrap();
         let x = noise(5000, 3);
         let y = s.inverse(&s.forward(&x), x.len()).unwrap();
-        let err = x
-            .iter()
-            .zip(&y)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let err = max_abs_diff(&x, &y);
         assert!(err < 1e-5, "max error {err}");
     }
 
@@ -469,11 +469,7 @@ mod tests {
         // With zero padding the round trip still holds where windows cover the signal.
         let x = noise(300, 8);
         let y = s.inverse(&s.forward(&x), 300).unwrap();
-        let err = x
-            .iter()
-            .zip(&y)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let err = max_abs_diff(&x, &y);
         assert!(err < 1e-5, "max error {err}");
     }
 
