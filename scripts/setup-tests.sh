@@ -3,6 +3,7 @@
 #   .cache/venv          Python reference implementations (numpy, scipy, soundfile, librosa, pystoi, pesq)
 #   .cache/testdata/     real recorded speech from the Debian package ktuberling-data (see shared corpus spec)
 #   .cache/onnxruntime/  the ONNX Runtime shared library from the PyPI wheel (scripts/setup-ort.sh)
+#   .cache/torch211/     libtorch 2.11 for the trainer widen-train (scripts/setup-torch.sh)
 # Re-running it does nothing once everything is in place.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,5 +50,6 @@ fi
 
 # --- ONNX Runtime shared library (loaded at run time by widen-core's runtime) ----------
 bash "$root/scripts/setup-ort.sh"
+bash "$root/scripts/setup-torch.sh"
 
 log "ok (python: $venv/bin/python, speech: $kt, onnxruntime: $cache/onnxruntime)"

@@ -188,9 +188,67 @@ fn invalid(layer: &str, message: String) -> OnnxError {
     }
 }
 
+/// Trained weights by parameter name (`"{layer}.weight"`, `"{layer}.bias"`), row-major in PyTorch's
+/// layouts. A network built with weights takes every weighted layer from the map; a missing or
+/// wrongly sized entry is an error, never a silent fallback to seeded weights.
+pub type TrainedWeights = std::collections::HashMap<String, Vec<f32>>;
+
+/// Where a build takes its weights from.
+enum WeightSource<'a> {
+    Seeded(SplitMix64),
+    Trained(&'a TrainedWeights),
+}
+
+impl WeightSource<'_> {
+    /// Weight and bias of `name` (`Conv1d` `spec`); seeded ones use `scale` (see [`SplitMix64::weights`]).
+    fn conv(
+        &mut self,
+        name: &str,
+        spec: &Conv1d,
+        scale: f32,
+    ) -> Result<(Vec<f32>, Vec<f32>), OnnxError> {
+        match self {
+            WeightSource::Seeded(rng) => {
+                let fan_in = spec.in_channels / spec.groups * spec.kernel;
+                Ok((
+                    rng.weights(spec.weight_len(), fan_in, scale),
+                    vec![0.0; spec.out_channels],
+                ))
+            }
+            WeightSource::Trained(map) => Ok((
+                trained(map, &format!("{name}.weight"), spec.weight_len())?,
+                trained(map, &format!("{name}.bias"), spec.out_channels)?,
+            )),
+        }
+    }
+}
+
+/// `map[key]`, checked to hold `len` values.
+fn trained(map: &TrainedWeights, key: &str, len: usize) -> Result<Vec<f32>, OnnxError> {
+    match map.get(key) {
+        Some(v) if v.len() == len => Ok(v.clone()),
+        Some(v) => Err(invalid(
+            key,
+            format!("expected {len} trained values, found {}", v.len()),
+        )),
+        None => Err(invalid(key, "missing from the trained weights".into())),
+    }
+}
+
+/// One weighted layer of a network in chain order: its name and padded hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvLayer {
+    /// Layer name (prefix of `.weight` / `.bias`).
+    pub name: String,
+    /// Hyper-parameters with the padding the policy gives it.
+    pub conv: Conv1d,
+}
+
 impl ResCnnSpec {
-    /// Builds the graph (weights from [`ResCnnSpec::seed`]) and its receptive field.
-    pub fn build(&self) -> Result<BuiltNet, OnnxError> {
+    /// The convolutions in chain order (`conv_in`, `block{i}.conv1`, `block{i}.conv2`, ...,
+    /// `conv_out`) with their padding, and the receptive field `(left, right)`. A trainer builds
+    /// its network from this list, so training and export share one definition.
+    pub fn layers(&self) -> Result<(Vec<ConvLayer>, usize, usize), OnnxError> {
         if self.n_mels == 0 || self.channels == 0 || self.kernel == 0 {
             return Err(invalid(
                 "generator",
@@ -200,49 +258,71 @@ impl ResCnnSpec {
                 ),
             ));
         }
-        let mut rng = SplitMix64(self.seed);
+        let (m, c, k) = (self.n_mels, self.channels, self.kernel);
         let mut plan = PadPlan::new(self.padding);
+        let mut out = Vec::with_capacity(2 + 2 * self.dilations.len());
+        let mut push = |name: String, conv: Conv1d| {
+            out.push(ConvLayer {
+                name,
+                conv: plan.pad(conv),
+            })
+        };
+        push("conv_in".into(), Conv1d::new(m, c, k));
+        for (i, &d) in self.dilations.iter().enumerate() {
+            push(format!("block{i}.conv1"), Conv1d::new(c, c, k).dilation(d));
+            push(format!("block{i}.conv2"), Conv1d::new(c, c, k));
+        }
+        push("conv_out".into(), Conv1d::new(c, m, k));
+        Ok((out, plan.left, plan.right))
+    }
+
+    /// Builds the graph (weights from [`ResCnnSpec::seed`]) and its receptive field.
+    pub fn build(&self) -> Result<BuiltNet, OnnxError> {
+        self.build_from(WeightSource::Seeded(SplitMix64(self.seed)))
+    }
+
+    /// Builds the graph with trained weights (names as in [`ResCnnSpec::layers`]).
+    pub fn build_trained(&self, weights: &TrainedWeights) -> Result<BuiltNet, OnnxError> {
+        self.build_from(WeightSource::Trained(weights))
+    }
+
+    fn build_from(&self, mut src: WeightSource<'_>) -> Result<BuiltNet, OnnxError> {
+        let (layers, left, right) = self.layers()?;
         let mut b = GraphBuilder::new("widen_generator");
         b.doc("widen mel generator: residual 1-D CNN over time, mel_hr = mel_lr + f(mel_lr)");
-        let (m, c, k) = (self.n_mels, self.channels, self.kernel);
-        let x = b.input(&self.input, &btc(m));
-
-        let mut conv = |b: &mut GraphBuilder, name: &str, x: &str, spec: Conv1d, scale: f32| {
-            let spec = plan.pad(spec);
-            let fan_in = spec.in_channels / spec.groups * spec.kernel;
-            let w = rng.weights(spec.weight_len(), fan_in, scale);
-            let bias = vec![0.0; spec.out_channels];
-            b.conv1d(name, x, spec, &w, Some(&bias))
+        let x = b.input(&self.input, &btc(self.n_mels));
+        let n_blocks = self.dilations.len();
+        // Residual branches get half gain at initialisation so the trunk's variance does not
+        // double per block; conv_out gets `out_scale`.
+        let scale = |i: usize| {
+            if i == layers.len() - 1 {
+                self.out_scale
+            } else if i > 0 && i.is_multiple_of(2) {
+                0.5
+            } else {
+                1.0
+            }
         };
-
-        let h = conv(&mut b, "conv_in", &x, Conv1d::new(m, c, k), 1.0);
+        let mut conv = |b: &mut GraphBuilder, i: usize, x: &str| -> Result<String, OnnxError> {
+            let l = &layers[i];
+            let (w, bias) = src.conv(&l.name, &l.conv, scale(i))?;
+            Ok(b.conv1d(&l.name, x, l.conv, &w, Some(&bias)))
+        };
+        let h = conv(&mut b, 0, &x)?;
         let mut h = b.leaky_relu(&h, self.leaky_slope);
-        for (i, &d) in self.dilations.iter().enumerate() {
-            let r = conv(
-                &mut b,
-                &format!("block{i}.conv1"),
-                &h,
-                Conv1d::new(c, c, k).dilation(d),
-                1.0,
-            );
+        for blk in 0..n_blocks {
+            let r = conv(&mut b, 1 + 2 * blk, &h)?;
             let r = b.leaky_relu(&r, self.leaky_slope);
-            // Half gain on the branch keeps the trunk's variance from doubling per block.
-            let r = conv(
-                &mut b,
-                &format!("block{i}.conv2"),
-                &r,
-                Conv1d::new(c, c, k),
-                0.5,
-            );
+            let r = conv(&mut b, 2 + 2 * blk, &r)?;
             h = b.add(&h, &r);
         }
-        let y = conv(&mut b, "conv_out", &h, Conv1d::new(c, m, k), self.out_scale);
+        let y = conv(&mut b, layers.len() - 1, &h)?;
         let out = b.add(&x, &y);
-        b.output_from(&out, &self.output, &btc(m));
+        b.output_from(&out, &self.output, &btc(self.n_mels));
         Ok(BuiltNet {
             model: b.build()?,
-            context_left: plan.left,
-            context_right: plan.right,
+            context_left: left,
+            context_right: right,
         })
     }
 }

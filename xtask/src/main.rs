@@ -44,11 +44,20 @@ fn run(cmd: &mut Command) -> Result<()> {
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
+    // widen-train (tch) builds against the libtorch that scripts/setup-torch.sh installs.
+    let torch = root().join(".cache/torch211/torch");
+    if std::env::var_os("LIBTORCH").is_none() && torch.join("lib").is_dir() {
+        c.env("LIBTORCH", torch);
+    }
     c
 }
 
 fn setup() -> Result<()> {
     run(Command::new("bash").arg(root().join("scripts/setup-tests.sh")))
+}
+
+fn setup_torch() -> Result<()> {
+    run(Command::new("bash").arg(root().join("scripts/setup-torch.sh")))
 }
 
 fn setup_ort() -> Result<()> {
@@ -158,13 +167,14 @@ fn main() -> Result<()> {
             run(cargo().args(["test", "--workspace"]).args(&args[1..]))
         }
         Some("setup-ort") => setup_ort(),
+        Some("setup-torch") => setup_torch(),
         Some("gen-onnx-proto") => gen_onnx_proto(),
         Some("gen-default-models") => xtask::default_models::write_all(&root()),
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
         Some("corpus") => xtask::corpus::run(&root(), &args[1..]),
-        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, gen-onnx-proto, gen-default-models, test, demo, bench, corpus"
+        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, setup-torch, gen-onnx-proto, gen-default-models, test, demo, bench, corpus"
         ),
-        None => bail!("usage: cargo xtask <setup|setup-ort|gen-onnx-proto|gen-default-models|test|demo|bench [--quick]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]>"),
+        None => bail!("usage: cargo xtask <setup|setup-ort|setup-torch|gen-onnx-proto|gen-default-models|test|demo|bench [--quick]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]>"),
     }
 }

@@ -1,0 +1,402 @@
+//! `widen-train`: trains widen's generator and exports it to ONNX. See `docs/TRAINING.md`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use widen_core::model::Synthesis;
+use widen_train::train::{self, Kind2, TrainOptions};
+use widen_train::{checkpoint, cuda, data, evaluate, export, spec, validate};
+
+#[derive(Parser)]
+#[command(
+    name = "widen-train",
+    version,
+    about = "Train widen's models (tch) and export them to ONNX"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// CNN baseline: L1 + MSE + spectral convergence on log-mel.
+    Train(TrainArgs),
+    /// GAN: the generator plus a PatchGAN discriminator, warm-started from a CNN checkpoint.
+    TrainGan(TrainArgs),
+    /// Write generator.onnx + widen.json (a complete model set) from a checkpoint.
+    Export(ExportArgs),
+    /// Score checkpoints and sinc on a corpus split (Griffin-Lim synthesis, band splice).
+    Evaluate(EvalArgs),
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Model set: quality or low-latency.
+    #[arg(long, default_value = "quality")]
+    variant: String,
+    /// Checkpoint folders to score, as LABEL=DIR (e.g. cnn=runs/cnn-q/best).
+    #[arg(long = "checkpoint")]
+    checkpoints: Vec<String>,
+    /// Folder of clips (e.g. data/corpus/eval); sources are its first-level folders.
+    #[arg(long, default_value = "data/corpus/eval")]
+    clips_dir: PathBuf,
+    /// Only the in-corpus hold-out clips of the folder (for tuning; never report these as eval).
+    #[arg(long)]
+    holdout: bool,
+    /// At most N clips (every k-th by name); default all.
+    #[arg(long)]
+    max_clips: Option<usize>,
+    /// Cut clips to at most this many seconds.
+    #[arg(long, default_value_t = 30.0)]
+    max_secs: f64,
+    /// High-band gains to score (comma-separated).
+    #[arg(long, default_value = "1.0")]
+    amounts: String,
+    /// Splice cutoff in Hz.
+    #[arg(long, default_value_t = 4000.0)]
+    cutoff: f32,
+    /// High-band synthesis: griffin-lim (32 iterations) or phase-copy.
+    #[arg(long, default_value = "griffin-lim")]
+    synthesis: String,
+    /// Write the tables as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Model set: quality or low-latency.
+    #[arg(long, default_value = "quality")]
+    variant: String,
+    /// Corpus root holding train/ and eval/ (`cargo xtask corpus`).
+    #[arg(long, default_value = "data/corpus")]
+    dataset_dir: PathBuf,
+    /// Run folder: checkpoints (latest/, best/), log.jsonl, curves.png.
+    #[arg(long)]
+    out_dir: PathBuf,
+    /// Examples per step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Training steps in total (a resumed run continues to this count).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Alternative to --steps: passes over the training audio.
+    #[arg(long)]
+    epochs: Option<f64>,
+    /// Continue from <out-dir>/latest.
+    #[arg(long)]
+    resume: bool,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Data seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Peak learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Mel frames per example.
+    #[arg(long, default_value_t = 128)]
+    frames: usize,
+    /// Validate and checkpoint every N steps.
+    #[arg(long, default_value_t = 1000)]
+    val_every: u64,
+    /// Log the training loss every N steps.
+    #[arg(long, default_value_t = 100)]
+    log_every: u64,
+    /// Eval-split clips scored with Griffin-Lim at each validation.
+    #[arg(long, default_value_t = 24)]
+    eval_clips: usize,
+    /// GAN: CNN checkpoint folder to start from (e.g. runs/cnn-quality/best).
+    #[arg(long)]
+    warm_start: Option<PathBuf>,
+    /// Use only the first N training clips (smoke tests).
+    #[arg(long)]
+    max_train_clips: Option<usize>,
+    /// Torch threads (CPU training); default: all cores.
+    #[arg(long)]
+    threads: Option<i32>,
+    /// Stop after this many minutes (checkpointed; continue with --resume).
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// JSON file with defaults for these options (keys as the long flag names, `_` for `-`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Model set: quality or low-latency.
+    #[arg(long, default_value = "quality")]
+    variant: String,
+    /// Checkpoint folder (e.g. runs/gan-quality/best).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Model set whose vocoder and sidecar fields are kept.
+    #[arg(long)]
+    base: PathBuf,
+    /// Output model set folder.
+    #[arg(long)]
+    out_dir: PathBuf,
+    /// High-band gain: a number, or `auto` to choose it on the in-corpus hold-out clips.
+    #[arg(long, default_value = "auto")]
+    amount: String,
+    /// Default synthesis written to the sidecar (vocoder, phase-copy, griffin-lim).
+    #[arg(long)]
+    synthesis: Option<String>,
+    /// Corpus root (for `--amount auto`).
+    #[arg(long, default_value = "data/corpus")]
+    dataset_dir: PathBuf,
+    /// Set name in the sidecar.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+fn apply_config(a: &mut TrainArgs) -> Result<()> {
+    let Some(p) = &a.config else { return Ok(()) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
+    let obj = v
+        .as_object()
+        .with_context(|| format!("{}: expected a JSON object", p.display()))?;
+    for (k, val) in obj {
+        let bad = || anyhow::anyhow!("{}: `{k}` has the wrong type", p.display());
+        match k.as_str() {
+            "batch_size" => a.batch_size = val.as_u64().ok_or_else(bad)? as usize,
+            "steps" => a.steps = Some(val.as_u64().ok_or_else(bad)?),
+            "lr" => a.lr = Some(val.as_f64().ok_or_else(bad)?),
+            "frames" => a.frames = val.as_u64().ok_or_else(bad)? as usize,
+            "val_every" => a.val_every = val.as_u64().ok_or_else(bad)?,
+            "log_every" => a.log_every = val.as_u64().ok_or_else(bad)?,
+            "eval_clips" => a.eval_clips = val.as_u64().ok_or_else(bad)? as usize,
+            "seed" => a.seed = val.as_u64().ok_or_else(bad)?,
+            "variant" => a.variant = val.as_str().ok_or_else(bad)?.to_string(),
+            other => anyhow::bail!("{}: unknown option `{other}`", p.display()),
+        }
+    }
+    Ok(())
+}
+
+fn train_cmd(kind: Kind2, mut a: TrainArgs) -> Result<()> {
+    apply_config(&mut a)?;
+    if let Some(t) = a.threads {
+        tch::set_num_threads(t);
+    }
+    let variant = spec::parse_variant(&a.variant)?;
+    let mel = spec::mel_config(variant);
+    let steps = match (a.steps, a.epochs) {
+        (Some(s), _) => s,
+        (None, Some(e)) => {
+            let c = data::Corpus::load(&a.dataset_dir.join("train"), mel.sample_rate, |_| true)?;
+            let seg = ((a.frames - 1) * mel.hop) as f64;
+            let per_epoch = c.minutes(mel.sample_rate) * 60.0 * mel.sample_rate as f64 / seg;
+            ((e * per_epoch / a.batch_size.max(1) as f64).ceil() as u64).max(1)
+        }
+        (None, None) => 20_000,
+    };
+    let opts = TrainOptions {
+        variant,
+        corpus_dir: a.dataset_dir,
+        out_dir: a.out_dir,
+        batch_size: a.batch_size.max(1),
+        steps,
+        resume: a.resume,
+        device: cuda::device(&a.device)?,
+        seed: a.seed,
+        lr: a.lr.unwrap_or(match kind {
+            Kind2::Cnn => 1e-3,
+            Kind2::Gan => 2e-4,
+        }),
+        frames: a.frames,
+        val_every: a.val_every.max(1),
+        log_every: a.log_every.max(1),
+        eval_clips: a.eval_clips,
+        warm_start: a.warm_start,
+        max_train_clips: a.max_train_clips,
+        low_band_weight: 0.2,
+        max_minutes: a.max_minutes,
+        warmup_steps: 500,
+    };
+    train::run(kind, &opts)
+}
+
+fn export_cmd(a: ExportArgs) -> Result<()> {
+    let variant = spec::parse_variant(&a.variant)?;
+    let gspec = spec::generator_spec(variant);
+    let state = checkpoint::load_state(&a.checkpoint)?;
+    let (vs, _gen) = export::load_generator(&gspec, &a.checkpoint)?;
+    let mut metrics =
+        serde_json::json!({"validation": state.metrics, "best_holdout": state.best_holdout});
+    let amount = if a.amount == "auto" {
+        let rate = spec::mel_config(variant).sample_rate;
+        let hold = data::Corpus::load(&a.dataset_dir.join("train"), rate, data::is_holdout)?;
+        let clips = validate::pick_clips(&hold, 32, 4.0);
+        let refs: Vec<_> = clips.iter().collect();
+        let mut sweep = Vec::new();
+        for amt in [0.3f32, 0.5, 0.7, 0.85, 1.0] {
+            let s = validate::gl_scores(variant, &gspec, &vs, &refs, amt)?;
+            eprintln!(
+                "amount {amt}: LSD-HF {:.3}, PESQ-WB {:.3} ({} hold-out clips)",
+                s.lsd_hf, s.pesq, s.clips
+            );
+            sweep.push((amt, s));
+        }
+        let best_lsd = sweep
+            .iter()
+            .map(|(_, s)| s.lsd_hf)
+            .fold(f64::INFINITY, f64::min);
+        let pick = sweep
+            .iter()
+            .filter(|(_, s)| s.lsd_hf <= 1.1 * best_lsd)
+            .max_by(|a, b| a.1.pesq.total_cmp(&b.1.pesq))
+            .map(|(a, _)| *a)
+            .unwrap_or(1.0);
+        metrics["amount_sweep_holdout"] = serde_json::json!(sweep
+            .iter()
+            .map(|(a, s)| serde_json::json!({"amount": a, "lsd_hf": s.lsd_hf, "lsd": s.lsd, "pesq_wb": s.pesq, "clips": s.clips}))
+            .collect::<Vec<_>>());
+        eprintln!("chosen amount {pick} (best PESQ-WB within 10% of the best LSD-HF)");
+        pick
+    } else {
+        a.amount
+            .parse::<f32>()
+            .with_context(|| format!("--amount must be a number or auto, found `{}`", a.amount))?
+    };
+    let synthesis = match a.synthesis.as_deref() {
+        None => None,
+        Some(s) => Some(
+            Synthesis::ALL
+                .into_iter()
+                .find(|x| x.as_str() == s)
+                .with_context(|| {
+                    format!("--synthesis must be vocoder, phase-copy or griffin-lim, found `{s}`")
+                })?,
+        ),
+    };
+    let info = export::ExportInfo {
+        name: a.name.unwrap_or_else(|| format!("widen-{}-{}", variant.as_str(), state.kind)),
+        amount,
+        synthesis,
+        notes: format!(
+            "generator trained by widen-train {} ({} steps, batch {}, {} frames, seed {}); \
+             residual 1-D CNN {} channels, dilations {:?}; amount chosen on in-corpus hold-out clips",
+            state.kind, state.step, state.batch_size, state.frames, state.seed, gspec.channels, gspec.dilations
+        ),
+        metrics,
+    };
+    let sc = export::export_set(&gspec, &vs, &state, &a.base, &a.out_dir, &info)?;
+    eprintln!(
+        "exported {} to {} (generator context {}/{}, amount {})",
+        sc.name,
+        a.out_dir.display(),
+        sc.generator.context_left,
+        sc.generator.context_right,
+        sc.default_amount
+    );
+    Ok(())
+}
+
+fn print_table(label: &str, t: &evaluate::Table) {
+    let line = |name: &str, r: &evaluate::Row| {
+        println!(
+            "{label:<22} {name:<26} {:>5} {:>7.3} {:>7.3} {:>7.3} {:>6.3} {:>7.2}",
+            r.clips, r.lsd, r.lsd_hf, r.pesq_wb, r.stoi, r.snr_db
+        )
+    };
+    for (src, r) in &t.0 {
+        line(src, r);
+    }
+    line("ALL", &t.1);
+}
+
+fn eval_cmd(a: EvalArgs) -> Result<()> {
+    tch::set_num_threads(1);
+    let variant = spec::parse_variant(&a.variant)?;
+    let gspec = spec::generator_spec(variant);
+    let rate = spec::mel_config(variant).sample_rate;
+    let corpus = if a.holdout {
+        data::Corpus::load(&a.clips_dir, rate, data::is_holdout)?
+    } else {
+        data::Corpus::load(&a.clips_dir, rate, |_| true)?
+    };
+    let n = a.max_clips.unwrap_or(corpus.clips.len());
+    let clips = validate::pick_clips(&corpus, n, a.max_secs);
+    eprintln!(
+        "scoring {} clips from {}",
+        clips.len(),
+        a.clips_dir.display()
+    );
+    println!(
+        "{:<22} {:<26} {:>5} {:>7} {:>7} {:>7} {:>6} {:>7}",
+        "system", "source", "clips", "LSD", "LSD-HF", "PESQ-WB", "STOI", "SNR"
+    );
+    let mut out = serde_json::Map::new();
+    let sinc = evaluate::score(&evaluate::System::Sinc, &clips)?;
+    print_table("sinc", &sinc);
+    out.insert(
+        "sinc".into(),
+        serde_json::json!({"per_source": sinc.0, "all": sinc.1}),
+    );
+    let amounts: Vec<f32> = a
+        .amounts
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<f32>()
+                .with_context(|| format!("--amounts: bad number `{s}`"))
+        })
+        .collect::<Result<_>>()?;
+    let synthesis = match a.synthesis.as_str() {
+        "griffin-lim" => widen_core::engine::Synthesis::GriffinLim { iterations: 32 },
+        "phase-copy" => widen_core::engine::Synthesis::PhaseCopy,
+        other => anyhow::bail!("--synthesis must be griffin-lim or phase-copy, found `{other}`"),
+    };
+    for c in &a.checkpoints {
+        let (label, dir) = c
+            .split_once('=')
+            .with_context(|| format!("--checkpoint wants LABEL=DIR, found `{c}`"))?;
+        let (vs, _) = export::load_generator(&gspec, std::path::Path::new(dir))?;
+        let weights = export::trained_weights(&vs)?;
+        for &amount in &amounts {
+            let sys = evaluate::System::Generator {
+                variant,
+                spec: &gspec,
+                weights: &weights,
+                amount,
+                cutoff_hz: a.cutoff,
+                synthesis,
+            };
+            let t = evaluate::score(&sys, &clips)?;
+            let name = format!("{label}@{amount}");
+            print_table(&name, &t);
+            out.insert(name, serde_json::json!({"per_source": t.0, "all": t.1}));
+        }
+    }
+    if let Some(p) = a.json {
+        std::fs::write(
+            &p,
+            serde_json::to_string_pretty(&serde_json::Value::Object(out))?,
+        )
+        .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn main() {
+    // Before any tch call: register the CUDA backend when this libtorch has one.
+    let _ = cuda::load_torch_cuda();
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Train(a) => train_cmd(Kind2::Cnn, a),
+        Cmd::TrainGan(a) => train_cmd(Kind2::Gan, a),
+        Cmd::Export(a) => export_cmd(a),
+        Cmd::Evaluate(a) => eval_cmd(a),
+    };
+    if let Err(e) = r {
+        eprintln!("widen-train: error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,507 @@
+//! The training loops: `train` (CNN baseline: L1 + MSE + spectral convergence on log-mel) and
+//! `train-gan` (the same generator with a conditional PatchGAN: hinge loss, feature matching,
+//! warm-started from a CNN checkpoint).
+//!
+//! Resumable: a checkpoint holds the weights, the AdamW states and the step; the data of step
+//! `s` depends only on `(seed, s)`, so a resumed run retraces an uninterrupted one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use tch::{nn, Device, Kind, Tensor};
+use widen_core::config::engine::MAX_LOG_MEL;
+use widen_core::dsp::LogMel;
+use widen_core::model::Variant;
+
+use crate::adam::Adam;
+use crate::checkpoint::{self, State};
+use crate::data::{make_batch, Batch, Corpus, Degrade};
+use crate::disc::PatchGan;
+use crate::generator::Generator;
+use crate::validate;
+use crate::{plot, spec};
+
+/// Which loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind2 {
+    /// CNN baseline.
+    Cnn,
+    /// GAN fine-tuning.
+    Gan,
+}
+
+impl Kind2 {
+    /// Name in checkpoints and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind2::Cnn => "cnn",
+            Kind2::Gan => "gan",
+        }
+    }
+}
+
+/// Options of a training run.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Model set.
+    pub variant: Variant,
+    /// Corpus root with `train/` and `eval/` (from `cargo xtask corpus`).
+    pub corpus_dir: PathBuf,
+    /// Run folder (checkpoints, log, plot).
+    pub out_dir: PathBuf,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Steps to train (total, including resumed ones).
+    pub steps: u64,
+    /// Continue from `out_dir/latest`.
+    pub resume: bool,
+    /// Training device.
+    pub device: Device,
+    /// Data seed.
+    pub seed: u64,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Mel frames per example.
+    pub frames: usize,
+    /// Validate every this many steps.
+    pub val_every: u64,
+    /// Log the training loss every this many steps.
+    pub log_every: u64,
+    /// Eval-split clips scored with Griffin-Lim at each validation (0 = none).
+    pub eval_clips: usize,
+    /// GAN only: CNN checkpoint folder to start from.
+    pub warm_start: Option<PathBuf>,
+    /// Limit the training corpus to these minutes (smoke tests); `None` = all.
+    pub max_train_clips: Option<usize>,
+    /// Weight of the low band (below the cutoff) in the reconstruction loss.
+    pub low_band_weight: f64,
+    /// Learning-rate warm-up steps.
+    pub warmup_steps: u64,
+    /// Stop (validate, checkpoint) after this many minutes of wall time; `--resume` continues.
+    pub max_minutes: Option<f64>,
+}
+
+/// Per-band weights `[1, n_mels, 1]`: 1 above the high-band edge, `low` below.
+fn band_weights(n_mels: usize, hf_band: usize, low: f64, device: Device) -> Tensor {
+    let w: Vec<f32> = (0..n_mels)
+        .map(|m| if m >= hf_band { 1.0 } else { low as f32 })
+        .collect();
+    Tensor::from_slice(&w)
+        .reshape([1, n_mels as i64, 1])
+        .to_device(device)
+}
+
+/// Crops the frames whose receptive field lies inside the example.
+fn crop(x: &Tensor, ctx: (usize, usize)) -> Tensor {
+    let t = x.size()[2];
+    x.narrow(2, ctx.0 as i64, t - (ctx.0 + ctx.1) as i64)
+}
+
+/// Reconstruction loss (band-weighted L1 + MSE on log-mel, spectral convergence on the linear
+/// mel) and its parts.
+fn recon(pred: &Tensor, hr: &Tensor, w: &Tensor) -> (Tensor, [Tensor; 3]) {
+    let d = pred - hr;
+    let norm = w.sum(Kind::Float) * (d.size()[0] * d.size()[2]) as f64;
+    let l1 = (d.abs() * w).sum(Kind::Float) / &norm;
+    let mse = (d.square() * w).sum(Kind::Float) / &norm;
+    let lin_p = pred.clamp_max(MAX_LOG_MEL as f64).exp();
+    let lin_h = hr.exp();
+    let sc = ((&lin_p - &lin_h).square() * w).sum(Kind::Float).sqrt()
+        / ((lin_h.square() * w).sum(Kind::Float).sqrt() + 1e-6);
+    (&l1 + &mse + &sc, [l1, mse, sc])
+}
+
+/// Learning rate at `step`: linear warm-up over `warmup` steps, then cosine decay to 10 %.
+pub fn lr_at(peak: f64, step: u64, total: u64, warmup: u64) -> f64 {
+    let warm = ((step + 1) as f64 / warmup.max(1) as f64).min(1.0);
+    let p = (step as f64 / total.max(1) as f64).min(1.0);
+    peak * warm * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
+}
+
+/// Appends JSON lines to the run log.
+struct Log {
+    file: std::fs::File,
+}
+
+impl Log {
+    /// Opens `path`, dropping entries after `keep_until` (a resumed run rewrites them).
+    fn open(path: &Path, keep_until: Option<u64>) -> Result<Self> {
+        let kept = match (keep_until, std::fs::read_to_string(path)) {
+            (Some(s), Ok(text)) => text
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v.get("step").and_then(|x| x.as_u64()))
+                        .is_some_and(|st| st <= s)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
+            _ => String::new(),
+        };
+        std::fs::write(path, kept).with_context(|| format!("writing {}", path.display()))?;
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        Ok(Self { file })
+    }
+
+    fn write(&mut self, v: serde_json::Value) -> Result<()> {
+        writeln!(self.file, "{v}")?;
+        Ok(())
+    }
+}
+
+/// Runs the CNN or GAN loop to `opts.steps`.
+pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
+    let t_start = Instant::now();
+    let variant = opts.variant;
+    let mel_cfg = spec::mel_config(variant);
+    let gspec = spec::generator_spec(variant);
+    let n_mels = mel_cfg.n_mels;
+    let hf_band =
+        spec::first_band_at_or_above(&mel_cfg, widen_core::config::lsd::HIGH_BAND_HZ as f32);
+    let mel = LogMel::new(mel_cfg.clone())?;
+    let dev = opts.device;
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("creating {}", opts.out_dir.display()))?;
+
+    // Data.
+    let rate = mel_cfg.sample_rate;
+    let limit = opts.max_train_clips;
+    let all_train = Corpus::load(&opts.corpus_dir.join("train"), rate, |_| true)?;
+    let mut train_clips: Vec<_> = all_train
+        .clips
+        .iter()
+        .filter(|c| !crate::data::is_holdout(&c.name))
+        .cloned()
+        .collect();
+    let mut hold_clips: Vec<_> = all_train
+        .clips
+        .iter()
+        .filter(|c| crate::data::is_holdout(&c.name))
+        .cloned()
+        .collect();
+    if let Some(n) = limit {
+        train_clips.truncate(n);
+        hold_clips.truncate(n.div_ceil(4));
+    }
+    if hold_clips.is_empty() {
+        // Tiny corpora (smoke tests): validate on the training clips.
+        hold_clips = train_clips.clone();
+    }
+    let train = Corpus::from_clips(train_clips);
+    let hold = Corpus::from_clips(hold_clips);
+    let eval = match Corpus::load(&opts.corpus_dir.join("eval"), rate, |_| true) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("widen-train: no eval split ({e:#}); eval metrics skipped");
+            Corpus::default()
+        }
+    };
+    let minutes = train.minutes(rate);
+    eprintln!(
+        "widen-train {}: {} train clips ({minutes:.1} min), {} hold-out, {} eval clips; device {dev:?}",
+        kind.as_str(),
+        train.clips.len(),
+        hold.clips.len(),
+        eval.clips.len()
+    );
+    let val_batches = validate::fixed_batches(&hold, &mel, opts.frames, 16, 4, 0x5eed)?;
+    let eval_batches = if eval.clips.is_empty() {
+        Vec::new()
+    } else {
+        validate::fixed_batches(&eval, &mel, opts.frames, 16, 4, 0xe7a1)?
+    };
+    let eval_pick = validate::pick_clips(&eval, opts.eval_clips, 4.0);
+    let eval_refs: Vec<_> = eval_pick.iter().collect();
+
+    // Models (initialised from the seed, so a run is reproducible from its options).
+    tch::manual_seed(opts.seed as i64);
+    let mut gvs = nn::VarStore::new(dev);
+    let gen = Generator::new(&gvs.root(), &gspec)?;
+    let ctx = (gen.context_left, gen.context_right);
+    if opts.frames <= ctx.0 + ctx.1 + 8 {
+        bail!(
+            "--frames {} leaves no frames to train on: the generator sees {} + {} context frames",
+            opts.frames,
+            ctx.0,
+            ctx.1
+        );
+    }
+    let mut gopt = Adam::new(&gvs, 0.8, 0.99, 0.0);
+    let mut dvs = nn::VarStore::new(dev);
+    let disc = (kind == Kind2::Gan).then(|| PatchGan::new(&dvs.root(), 32));
+    let mut dopt = Adam::new(&dvs, 0.8, 0.99, 0.0);
+    let latest = opts.out_dir.join("latest");
+    let best_dir = opts.out_dir.join("best");
+
+    let mut state = State {
+        kind: kind.as_str().into(),
+        variant: variant.as_str().into(),
+        step: 0,
+        total_steps: opts.steps,
+        seed: opts.seed,
+        batch_size: opts.batch_size,
+        frames: opts.frames,
+        lr: opts.lr,
+        corpus_minutes: minutes,
+        best_holdout: None,
+        metrics: serde_json::json!({}),
+    };
+    if opts.resume && latest.join(checkpoint::STATE).exists() {
+        let s = checkpoint::load_state(&latest)?;
+        if s.kind != state.kind || s.variant != state.variant {
+            bail!(
+                "--resume: {} holds a {} {} run, not {} {}",
+                latest.display(),
+                s.kind,
+                s.variant,
+                state.kind,
+                state.variant
+            );
+        }
+        gvs.load(latest.join(checkpoint::GEN))?;
+        gopt.load(&latest.join(checkpoint::GEN_OPT))?;
+        if disc.is_some() {
+            dvs.load(latest.join(checkpoint::DISC))?;
+            dopt.load(&latest.join(checkpoint::DISC_OPT))?;
+        }
+        eprintln!("widen-train: resumed at step {}", s.step);
+        state = State {
+            total_steps: opts.steps.max(s.total_steps),
+            ..s
+        };
+    } else if let Some(w) = &opts.warm_start {
+        let f = w.join(checkpoint::GEN);
+        gvs.load(&f)
+            .with_context(|| format!("--warm-start {}", f.display()))?;
+        eprintln!("widen-train: generator warm-started from {}", f.display());
+        let fd = w.join(checkpoint::DISC);
+        if disc.is_some() && fd.exists() {
+            dvs.load(&fd)
+                .with_context(|| format!("--warm-start {}", fd.display()))?;
+            eprintln!(
+                "widen-train: discriminator warm-started from {}",
+                fd.display()
+            );
+        }
+    } else if kind == Kind2::Gan {
+        bail!("train-gan needs --warm-start <CNN checkpoint folder> (or --resume)");
+    }
+    let mut log = Log::open(&opts.out_dir.join("log.jsonl"), Some(state.step))?;
+    if state.step == 0 {
+        log.write(
+            serde_json::json!({"step": 0, "kind": "config", "variant": variant.as_str(),
+            "loop": kind.as_str(), "batch_size": opts.batch_size, "frames": opts.frames,
+            "steps": opts.steps, "lr": opts.lr, "seed": opts.seed, "corpus_minutes": minutes,
+            "generator": {"channels": gspec.channels, "dilations": gspec.dilations,
+                "context": [ctx.0, ctx.1]}, "device": format!("{dev:?}")}),
+        )?;
+    }
+
+    // Batches are made ahead on a background thread, in step order.
+    let (tx, rx) = mpsc::sync_channel::<Result<(u64, Batch)>>(4);
+    let (first, total) = (state.step, state.total_steps);
+    let (bs, frames, seed) = (opts.batch_size, opts.frames, opts.seed);
+    let train_c = train.clone();
+    let mel2 = LogMel::new(mel_cfg.clone())?;
+    let producer = std::thread::spawn(move || {
+        for s in first..total {
+            let b = make_batch(&train_c, &mel2, &Degrade::default(), frames, bs, seed, s);
+            if tx.send(b.map(|b| (s, b))).is_err() {
+                break;
+            }
+        }
+    });
+
+    let w = band_weights(n_mels, hf_band, opts.low_band_weight, dev);
+    let (adv_w, fm_w) = (0.05, 0.5);
+    let mut acc = [0.0f64; 6];
+    let mut acc_n = 0u64;
+    let mut t_log = Instant::now();
+    let validate_now = |state: &mut State,
+                        gvs: &nn::VarStore,
+                        gen: &Generator,
+                        log: &mut Log,
+                        step: u64|
+     -> Result<bool> {
+        let t0 = Instant::now();
+        let hold_l1 = validate::batches_hf_l1(gen, &val_batches, n_mels, hf_band, dev);
+        let eval_l1 = validate::batches_hf_l1(gen, &eval_batches, n_mels, hf_band, dev);
+        let gl = if eval_refs.is_empty() {
+            None
+        } else {
+            Some(validate::gl_scores(variant, &gspec, gvs, &eval_refs, 1.0)?)
+        };
+        let better = state.best_holdout.is_none_or(|(b, _)| hold_l1 < b);
+        if better {
+            state.best_holdout = Some((hold_l1, step));
+        }
+        state.metrics = serde_json::json!({"step": step, "holdout_hf_l1": hold_l1,
+            "eval_hf_l1": eval_l1, "eval_gl": gl});
+        log.write(serde_json::json!({"step": step, "kind": "val", "holdout_hf_l1": hold_l1,
+            "eval_hf_l1": eval_l1, "eval_lsd_hf": gl.map(|g| g.lsd_hf), "eval_lsd": gl.map(|g| g.lsd),
+            "eval_pesq": gl.map(|g| g.pesq), "secs": t0.elapsed().as_secs_f64()}))?;
+        eprintln!(
+            "  step {step}: hold-out HF L1 {hold_l1:.4}, eval HF L1 {eval_l1:.4}{}",
+            gl.map(|g| format!(", eval GL LSD-HF {:.3} PESQ-WB {:.3}", g.lsd_hf, g.pesq))
+                .unwrap_or_default()
+        );
+        Ok(better)
+    };
+    if state.step == 0 && !eval_refs.is_empty() {
+        let sinc = validate::sinc_scores(&eval_refs);
+        log.write(
+            serde_json::json!({"step": 0, "kind": "baseline", "eval_sinc_lsd_hf": sinc.lsd_hf,
+            "eval_sinc_lsd": sinc.lsd, "eval_sinc_pesq": sinc.pesq, "clips": sinc.clips}),
+        )?;
+        eprintln!(
+            "  sinc baseline on {} eval clips: LSD-HF {:.3}, PESQ-WB {:.3}",
+            sinc.clips, sinc.lsd_hf, sinc.pesq
+        );
+    }
+
+    let save = |dir: &Path,
+                state: &State,
+                gvs: &nn::VarStore,
+                gopt: &Adam,
+                dvs: &nn::VarStore,
+                dopt: &Adam|
+     -> Result<()> {
+        checkpoint::save(dir, state, |tmp| {
+            gvs.save(tmp.join(checkpoint::GEN))?;
+            gopt.save(&tmp.join(checkpoint::GEN_OPT))?;
+            if kind == Kind2::Gan {
+                dvs.save(tmp.join(checkpoint::DISC))?;
+                dopt.save(&tmp.join(checkpoint::DISC_OPT))?;
+            }
+            Ok(())
+        })
+    };
+
+    let deadline = opts
+        .max_minutes
+        .map(|m| t_start + std::time::Duration::from_secs_f64(m * 60.0));
+    while state.step < state.total_steps {
+        let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+        let (s, batch) = rx.recv().context("data thread stopped")??;
+        debug_assert_eq!(s, state.step);
+        let (lr_t, hr_t) = validate::to_tensors(&batch, n_mels, dev);
+        let lr = lr_at(opts.lr, state.step, state.total_steps, opts.warmup_steps);
+        let pred = gen.forward(&lr_t);
+        let (pc, hc, lc) = (crop(&pred, ctx), crop(&hr_t, ctx), crop(&lr_t, ctx));
+        let (rec, parts) = recon(&pc, &hc, &w);
+        let mut d_loss = 0.0;
+        let mut adv_v = 0.0;
+        let loss = if let Some(d) = &disc {
+            // Discriminator step (hinge).
+            let (real, _) = d.forward(&lc, &hc);
+            let (fake, _) = d.forward(&lc, &pc.detach());
+            let ld = (-real + 1.0).relu().mean(Kind::Float) + (fake + 1.0).relu().mean(Kind::Float);
+            dopt.zero_grad();
+            ld.backward();
+            dopt.clip_grad_norm(10.0);
+            dopt.step(lr);
+            d_loss = ld.double_value(&[]);
+            // Generator: adversarial + feature matching + reconstruction.
+            let (fake, f_fake) = d.forward(&lc, &pc);
+            let (_, f_real) = tch::no_grad(|| d.forward(&lc, &hc));
+            let adv = -fake.mean(Kind::Float);
+            let fm = f_fake
+                .iter()
+                .zip(&f_real)
+                .map(|(a, b)| (a - b).abs().mean(Kind::Float))
+                .fold(Tensor::zeros([], (Kind::Float, dev)), |s, x| s + x)
+                / f_fake.len().max(1) as f64;
+            adv_v = adv.double_value(&[]);
+            &rec + adv * adv_w + fm * fm_w
+        } else {
+            rec.shallow_clone()
+        };
+        gopt.zero_grad();
+        loss.backward();
+        let gnorm = gopt.clip_grad_norm(5.0);
+        gopt.step(lr);
+        state.step += 1;
+
+        let hf = tch::no_grad(|| validate::hf_l1(&pc, &hc, hf_band, (0, 0)).double_value(&[]));
+        let vals = [
+            loss.double_value(&[]),
+            parts[0].double_value(&[]),
+            parts[1].double_value(&[]),
+            parts[2].double_value(&[]),
+            hf,
+            d_loss,
+        ];
+        if !vals[0].is_finite() {
+            bail!(
+                "training diverged at step {} (loss {}, gradient norm {gnorm})",
+                state.step,
+                vals[0]
+            );
+        }
+        for (a, v) in acc.iter_mut().zip(vals) {
+            *a += v;
+        }
+        acc_n += 1;
+        if state.step.is_multiple_of(opts.log_every) || state.step == state.total_steps {
+            let n = acc_n.max(1) as f64;
+            let sps = acc_n as f64 / t_log.elapsed().as_secs_f64().max(1e-9);
+            log.write(
+                serde_json::json!({"step": state.step, "kind": "train", "loss": acc[0] / n,
+                "l1": acc[1] / n, "mse": acc[2] / n, "sc": acc[3] / n, "hf_l1": acc[4] / n,
+                "d_loss": acc[5] / n, "adv": adv_v, "lr": lr, "steps_per_sec": sps,
+                "elapsed": t_start.elapsed().as_secs_f64()}),
+            )?;
+            eprintln!(
+                "step {}/{}: loss {:.4} (HF L1 {:.4}{}) lr {lr:.2e}, {sps:.1} steps/s",
+                state.step,
+                state.total_steps,
+                acc[0] / n,
+                acc[4] / n,
+                if disc.is_some() {
+                    format!(", D {:.3}", acc[5] / n)
+                } else {
+                    String::new()
+                }
+            );
+            acc = [0.0; 6];
+            acc_n = 0;
+            t_log = Instant::now();
+        }
+        if state.step.is_multiple_of(opts.val_every)
+            || state.step == state.total_steps
+            || out_of_time
+        {
+            let step_now = state.step;
+            let better = validate_now(&mut state, &gvs, &gen, &mut log, step_now)?;
+            save(&latest, &state, &gvs, &gopt, &dvs, &dopt)?;
+            if better {
+                save(&best_dir, &state, &gvs, &gopt, &dvs, &dopt)?;
+            }
+            let _ = plot::plot_log(
+                &opts.out_dir.join("log.jsonl"),
+                &opts.out_dir.join("curves.png"),
+            );
+        }
+        if out_of_time {
+            eprintln!(
+                "widen-train: --max-minutes reached at step {}; continue with --resume",
+                state.step
+            );
+            break;
+        }
+    }
+    drop(rx);
+    let _ = producer.join();
+    eprintln!(
+        "widen-train {}: {} steps in {:.1} min; checkpoints in {}",
+        kind.as_str(),
+        state.step,
+        t_start.elapsed().as_secs_f64() / 60.0,
+        opts.out_dir.display()
+    );
+    Ok(())
+}
