@@ -22,6 +22,7 @@ use clack_extensions::audio_ports_config::{
     PluginAudioPortsConfigImpl,
 };
 use clack_extensions::latency::{HostLatency, PluginLatency, PluginLatencyImpl};
+use clack_extensions::log::{HostLog, LogSeverity};
 use clack_extensions::params::{
     ParamDisplayWriter, ParamInfo, ParamInfoFlags, ParamInfoWriter, PluginAudioProcessorParams,
     PluginMainThreadParams, PluginParams,
@@ -176,6 +177,15 @@ impl<'a> PluginAudioProcessor<'a, WidenShared<'a>, WidenMain<'a>> for WidenAudio
             shared.params.clone(),
             shared.offline.clone(),
         );
+        if let Some(why) = processor.status() {
+            // The plugin still activates and passes audio through dry; say why.
+            if let Some(log) = shared.host.get_extension::<HostLog>() {
+                let msg = format!("widen: passing audio through unprocessed: {why}");
+                if let Ok(c) = std::ffi::CString::new(msg) {
+                    log.log(&shared.host, LogSeverity::Warning, &c);
+                }
+            }
+        }
         let latency = u32::try_from(processor.latency()).unwrap_or(u32::MAX);
         shared.latency.store(latency, Ordering::Release);
         main.active_settings.set(Some(processor.settings()));
@@ -201,6 +211,7 @@ impl<'a> PluginAudioProcessor<'a, WidenShared<'a>, WidenMain<'a>> for WidenAudio
         mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _scope = crate::alloc_probe::AudioScope::enter();
         let active = Some(self.processor.settings());
         for e in events.input {
             self.shared.apply_event(e, active);
@@ -382,18 +393,20 @@ impl PluginMainThreadParams for WidenMain<'_> {
             Kind::Restart => ParamInfoFlags::empty(),
             Kind::ReadOnly => ParamInfoFlags::IS_READONLY,
         };
-        if p.id == ParamId::Bypass {
-            flags |= ParamInfoFlags::IS_BYPASS;
+        match p.id {
+            ParamId::Bypass => flags |= ParamInfoFlags::IS_BYPASS,
+            ParamId::DiagAudioAllocations => flags |= ParamInfoFlags::IS_HIDDEN,
+            _ => {}
         }
         info.set(&ParamInfo {
             id: ClapId::new(p.id as u32),
             flags,
             cookie: Cookie::empty(),
             name: p.name.as_bytes(),
-            module: if p.kind == Kind::ReadOnly {
-                b"Meters"
-            } else {
-                b""
+            module: match p.id {
+                ParamId::DiagAudioAllocations => b"Diagnostics",
+                _ if p.kind == Kind::ReadOnly => b"Meters",
+                _ => b"",
             },
             min_value: p.min,
             max_value: p.max,
@@ -431,6 +444,7 @@ impl PluginMainThreadParams for WidenMain<'_> {
 
 impl PluginAudioProcessorParams for WidenAudio<'_> {
     fn flush(&mut self, input: &InputEvents, _output: &mut OutputEvents) {
+        let _scope = crate::alloc_probe::AudioScope::enter();
         let active = Some(self.processor.settings());
         for e in input {
             self.shared.apply_event(e, active);

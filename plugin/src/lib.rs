@@ -7,14 +7,16 @@
 //!   gain, bypass, meters; everything allocated at activation.
 //! - `clap_plugin` / `vst3_plugin`: the two front ends.
 //!
-//! `unsafe` appears only where a plugin ABI or the CPU needs it: the MXCSR flush-to-zero guard
-//! and the VST3 COM glue; the CLAP side is safe code on clack's wrappers.
+//! `unsafe` appears only where a plugin ABI or the CPU needs it: the MXCSR flush-to-zero guard,
+//! the allocation probe's `GlobalAlloc` and the VST3 COM glue; the CLAP side is safe code on clack's wrappers.
 
+pub mod alloc_probe;
 pub mod clap_plugin;
 mod denormals;
 mod locate;
 pub mod params;
 pub mod processor;
+pub mod vst3_plugin;
 
 /// Plugin id (CLAP) and stable identity.
 pub const PLUGIN_ID: &str = "org.widen.widen";

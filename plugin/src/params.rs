@@ -18,7 +18,8 @@ pub enum ParamId {
     CutoffMode = 3,
     /// Cutoff (Hz) used by the custom mode.
     CutoffHz = 4,
-    /// Band-limit the input (resample to 8 kHz and back) before enhancing, 0/1.
+    /// Band-limit the input (resample to 8 kHz and back) before enhancing, 0/1 (changes the
+    /// latency, so it rebuilds the processor like the quality mode).
     BandLimit = 5,
     /// Quality mode: 0 low-latency models, 1 quality (lookahead) models.
     Quality = 6,
@@ -26,6 +27,8 @@ pub enum ParamId {
     MeterHighBand = 7,
     /// Read-only meter: blocks played dry because the inference worker was late.
     MeterLate = 8,
+    /// Read-only diagnostic: heap allocations made inside audio callbacks (must stay 0).
+    DiagAudioAllocations = 9,
 }
 
 /// How a parameter behaves.
@@ -108,7 +111,7 @@ impl ParamSpec {
         }
         match self.id {
             ParamId::Mix => format!("{:.0} %", v * 100.0),
-            ParamId::MeterLate => format!("{v:.0}"),
+            ParamId::MeterLate | ParamId::DiagAudioAllocations => format!("{v:.0}"),
             _ => format!("{v:.1} {}", self.unit).trim_end().to_string(),
         }
     }
@@ -136,7 +139,7 @@ impl ParamSpec {
 const ON_OFF: &[&str] = &["off", "on"];
 
 /// Every parameter, indexed by `ParamId as usize`.
-pub const PARAMS: [ParamSpec; 9] = [
+pub const PARAMS: [ParamSpec; 10] = [
     ParamSpec {
         id: ParamId::Mix,
         key: "mix",
@@ -199,7 +202,7 @@ pub const PARAMS: [ParamSpec; 9] = [
         min: 0.0,
         max: 1.0,
         default: 0.0,
-        kind: Kind::Toggle,
+        kind: Kind::Restart,
         steps: ON_OFF,
         unit: "",
     },
@@ -231,6 +234,17 @@ pub const PARAMS: [ParamSpec; 9] = [
         name: "Late blocks",
         min: 0.0,
         max: 1.0e9,
+        default: 0.0,
+        kind: Kind::ReadOnly,
+        steps: &[],
+        unit: "",
+    },
+    ParamSpec {
+        id: ParamId::DiagAudioAllocations,
+        key: "diag_audio_thread_allocations",
+        name: "Audio-thread allocations",
+        min: 0.0,
+        max: 1.0e12,
         default: 0.0,
         kind: Kind::ReadOnly,
         steps: &[],
@@ -298,7 +312,7 @@ impl Params {
         self.set(s.id, value).then_some(s)
     }
 
-    /// The settings that need an engine rebuild: `(quality mode, cutoff in Hz or None for auto)`.
+    /// The settings that need a processor rebuild (they shape the engine or the latency).
     pub fn engine_settings(&self) -> EngineSettings {
         let cutoff = match self.get(ParamId::CutoffMode) as u32 {
             1 => Some(3400.0),
@@ -309,6 +323,7 @@ impl Params {
         EngineSettings {
             quality: self.get(ParamId::Quality) >= 0.5,
             cutoff_hz: cutoff,
+            band_limit: self.get(ParamId::BandLimit) >= 0.5,
         }
     }
 
@@ -374,6 +389,8 @@ pub struct EngineSettings {
     pub quality: bool,
     /// Input cutoff (Hz); `None` = the model set's own.
     pub cutoff_hz: Option<f32>,
+    /// Band-limit the input (8 kHz round trip) before enhancing; adds its delay to the latency.
+    pub band_limit: bool,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Per channel:
 //!
 //! ```text
-//! x -> sanitise -> [band-limit: 8 kHz round trip | equal delay] (cross-faded) = x'
+//! x -> sanitise -> [band-limit: 8 kHz round trip, when switched on] = x'
 //!   x' -> RealtimeEngine (worker thread, dry fallback) -> wet
 //!   x' -> delay(engine latency)                          -> dry
 //!   out = gain * (mix * wet + (1 - mix) * dry), cross-faded with delay(x, total latency) by bypass
@@ -14,7 +14,9 @@
 //! allocate, lock or make system calls, except that in offline rendering `process` may sleep
 //! while waiting for the worker (offline rendering has no deadline).
 //! The total latency is constant for the life of the processor and does not depend on any
-//! automatable parameter, so it is reported once per activation.
+//! automatable parameter, so it is reported once per activation. The band-limit stage costs
+//! about 35 ms of latency, so it exists only when switched on (a change rebuilds the processor,
+//! like the quality mode).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -322,7 +324,6 @@ struct Channel {
     rt: Option<RealtimeEngine>,
     monitor: Option<RealtimeMonitor>,
     band: Option<BandLimiter>,
-    plain: DelayLine,
     dry: DelayLine,
     bypass: DelayLine,
     x: Vec<f32>,
@@ -343,7 +344,6 @@ pub struct Processor {
     config: ProcessorConfig,
     settings: EngineSettings,
     max_block: usize,
-    margin: usize,
     latency: usize,
     engine_latency: usize,
     channels: Vec<Channel>,
@@ -351,11 +351,9 @@ pub struct Processor {
     mix: Smoother,
     gain: Smoother,
     byp: Smoother,
-    blim: Smoother,
     mix_buf: Vec<f32>,
     gain_buf: Vec<f32>,
     byp_buf: Vec<f32>,
-    blim_buf: Vec<f32>,
     meter_decay: f64,
     e_wet: f64,
     e_dry: f64,
@@ -483,23 +481,23 @@ impl Processor {
             _ => engine_latency_without_models(settings, rate, max_block).unwrap_or(0) + margin,
         };
 
-        let band_ok = BandLimiter::new(rate, max_block).is_ok();
-        let band_delay = BandLimiter::new(rate, max_block)
-            .map(|b| b.delay)
-            .unwrap_or(0);
-        if !band_ok && status.is_none() {
-            status = Some("band-limit resamplers unavailable at this rate".into());
-        }
+        let band = |_: usize| {
+            settings
+                .band_limit
+                .then(|| BandLimiter::new(rate, max_block).ok())
+                .flatten()
+        };
+        let band_delay = band(0).map_or(0, |b| b.delay);
         let latency = band_delay + engine_latency;
         let channels = engines
             .into_iter()
-            .map(|rt| {
+            .enumerate()
+            .map(|(i, rt)| {
                 let monitor = rt.as_ref().map(|r| r.monitor());
                 Channel {
                     rt,
                     monitor,
-                    band: BandLimiter::new(rate, max_block).ok(),
-                    plain: DelayLine::new(band_delay),
+                    band: band(i),
                     dry: DelayLine::new(engine_latency),
                     bypass: DelayLine::new(latency),
                     x: vec![0.0; max_block],
@@ -518,13 +516,12 @@ impl Processor {
             mix: Smoother::new(params.get(ParamId::Mix) as f32, ramp),
             gain: Smoother::new(db_to_gain(params.get(ParamId::Gain)), ramp),
             byp: Smoother::new(params.get(ParamId::Bypass) as f32, ramp),
-            blim: Smoother::new(params.get(ParamId::BandLimit) as f32, ramp),
             params,
             offline,
             config,
             settings,
             max_block,
-            margin,
+
             latency,
             engine_latency,
             channels,
@@ -532,7 +529,6 @@ impl Processor {
             mix_buf: vec![0.0; max_block],
             gain_buf: vec![0.0; max_block],
             byp_buf: vec![0.0; max_block],
-            blim_buf: vec![0.0; max_block],
             meter_decay: 0.0,
             e_wet: 0.0,
             e_dry: 0.0,
@@ -584,7 +580,6 @@ impl Processor {
             if let Some(b) = c.band.as_mut() {
                 b.reset();
             }
-            c.plain.clear();
             c.dry.clear();
             c.bypass.clear();
             c.hp_wet.clear();
@@ -592,7 +587,7 @@ impl Processor {
             c.pushed = 0;
         }
         self.update_targets();
-        for s in [&mut self.mix, &mut self.gain, &mut self.byp, &mut self.blim] {
+        for s in [&mut self.mix, &mut self.gain, &mut self.byp] {
             s.snap();
         }
         self.e_wet = 0.0;
@@ -604,6 +599,7 @@ impl Processor {
     /// at least `frames` long. Blocks longer than the activation's maximum are split.
     pub fn process(&mut self, inputs: &[&[f32]], outputs: &mut [&mut [f32]], frames: usize) {
         let _ftz = crate::denormals::FlushToZero::new();
+        let _scope = crate::alloc_probe::AudioScope::enter();
         self.update_targets();
         let mut start = 0;
         while start < frames {
@@ -619,7 +615,6 @@ impl Processor {
         self.mix.set(p.get(ParamId::Mix) as f32);
         self.gain.set(db_to_gain(p.get(ParamId::Gain)));
         self.byp.set(p.get(ParamId::Bypass) as f32);
-        self.blim.set(p.get(ParamId::BandLimit) as f32);
     }
 
     fn process_chunk(
@@ -632,7 +627,6 @@ impl Processor {
         self.mix.fill(&mut self.mix_buf[..n]);
         self.gain.fill(&mut self.gain_buf[..n]);
         self.byp.fill(&mut self.byp_buf[..n]);
-        self.blim.fill(&mut self.blim_buf[..n]);
         let n_ch = self.channels.len();
         let offline = self.offline.load(Ordering::Relaxed);
         let (mut e_wet, mut e_dry) = (0.0, 0.0);
@@ -660,22 +654,11 @@ impl Processor {
                 }
             }
 
-            // Band-limit stage (x' in ch.xb): both branches always run, so toggling is a
-            // click-free cross-fade at constant latency.
+            // Band-limit stage (x' in ch.xb).
             let xb = &mut ch.xb[..n];
             match ch.band.as_mut() {
                 Some(b) => b.process(x, xb),
-                None => xb.fill(0.0),
-            }
-            for ((y, &v), &g) in xb.iter_mut().zip(x.iter()).zip(&self.blim_buf[..n]) {
-                let plain = ch.plain.tick(v);
-                *y = if g <= 0.0 {
-                    plain
-                } else if g >= 1.0 {
-                    *y
-                } else {
-                    g * *y + (1.0 - g) * plain
-                };
+                None => xb.copy_from_slice(x),
             }
 
             // Enhancement.
@@ -688,7 +671,7 @@ impl Processor {
                     ch.pushed = 0;
                 }
                 if offline {
-                    wait_for_worker(mon, ch.pushed + n as u64, self.margin as u64);
+                    wait_for_worker(mon, ch.pushed + n as u64, self.max_block as u64);
                 }
                 ok = rt.process(xb, wet).is_ok();
                 ch.pushed += n as u64;
@@ -742,20 +725,36 @@ impl Processor {
             .set(ParamId::MeterHighBand, 10.0 * ratio.log10());
         self.params
             .set(ParamId::MeterLate, self.late_blocks() as f64);
+        self.params.set(
+            ParamId::DiagAudioAllocations,
+            crate::alloc_probe::audio_allocations() as f64,
+        );
     }
 }
 
 /// In offline rendering, waits until the worker has processed enough input that the next
-/// `n`-sample block finds its enhanced samples queued (`processed >= pushed + n - margin`).
+/// block finds its enhanced samples queued with a full cross-fade length to spare, so the
+/// wrapper never starts fading to dry: `processed >= pushed_after - slack`, where the wrapper's
+/// margin is `slack + RT_CROSSFADE` (`slack` = the largest block).
 /// Gives up after [`cfg::OFFLINE_WAIT_SECONDS`] (the block then plays dry, as in real time).
-fn wait_for_worker(mon: &RealtimeMonitor, pushed_after: u64, margin: u64) {
-    let need = pushed_after.saturating_sub(margin);
+fn wait_for_worker(mon: &RealtimeMonitor, pushed_after: u64, slack: u64) {
+    let need = pushed_after.saturating_sub(slack);
     if mon.processed_samples() >= need || mon.stats().worker_errors > 0 {
         return;
     }
-    let deadline = Instant::now() + Duration::from_secs_f64(cfg::OFFLINE_WAIT_SECONDS);
-    while mon.processed_samples() < need && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_micros(50));
+    // Yield first (the worker usually needs microseconds), sleep only on long waits.
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(cfg::OFFLINE_WAIT_SECONDS);
+    while mon.processed_samples() < need {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        if now - start < Duration::from_millis(2) {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
 }
 
@@ -824,7 +823,13 @@ mod tests {
         };
         let mut p = Processor::new(cfgp, params.clone(), Arc::new(AtomicBool::new(false)));
         let lat = p.latency();
-        assert!(lat > p.engine_latency());
+        assert_eq!(lat, p.engine_latency(), "no band-limit stage by default");
+        params.set(ParamId::BandLimit, 1.0);
+        let with_band = Processor::new(cfgp, params.clone(), Arc::new(AtomicBool::new(false)));
+        let band = BandLimiter::new(48_000, 64).unwrap().delay;
+        assert_eq!(with_band.latency(), lat + band);
+        assert_eq!(with_band.settings().band_limit, true);
+        params.set(ParamId::BandLimit, 0.0);
         let x: Vec<f32> = (0..lat + 1000).map(|i| ((i * 7919) % 200) as f32 / 100.0 - 1.0).collect();
         for bypass in [0.0, 1.0] {
             params.set(ParamId::Bypass, bypass);
