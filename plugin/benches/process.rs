@@ -67,7 +67,9 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let seconds: f64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10.0);
+    let seconds: f64 = arg("--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
     let out = arg("--out");
     let ticks_per_s = 100.0; // USER_HZ on Linux
     let mut results = Vec::new();

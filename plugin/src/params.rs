@@ -364,7 +364,10 @@ impl Params {
             .and_then(|p| p.as_object())
             .unwrap_or(&empty);
         for p in PARAMS.iter().filter(|p| p.kind != Kind::ReadOnly) {
-            let v = params.get(p.key).and_then(|v| v.as_f64()).unwrap_or(p.default);
+            let v = params
+                .get(p.key)
+                .and_then(|v| v.as_f64())
+                .unwrap_or(p.default);
             self.set(p.id, v);
         }
         Ok(())
@@ -430,7 +433,10 @@ mod tests {
             b.load(br#"{"format":"widen-plugin-state","version":99}"#),
             Err(StateError::Version(99))
         ));
-        assert!(matches!(b.load(b"\x00garbage"), Err(StateError::NotJson(_))));
+        assert!(matches!(
+            b.load(b"\x00garbage"),
+            Err(StateError::NotJson(_))
+        ));
         assert_eq!(b.get(ParamId::Mix), 0.5, "a failed load changes nothing");
     }
 

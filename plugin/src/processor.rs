@@ -462,7 +462,8 @@ impl Processor {
         let mut engines = Vec::new();
         if status.is_none() {
             for _ in 0..n_engines {
-                match build_engine(settings, rate, max_block).and_then(|e| Ok(RealtimeEngine::new(e)?))
+                match build_engine(settings, rate, max_block)
+                    .and_then(|e| Ok(RealtimeEngine::new(e)?))
                 {
                     Ok(rt) => engines.push(Some(rt)),
                     Err(e) => {
@@ -828,9 +829,11 @@ mod tests {
         let with_band = Processor::new(cfgp, params.clone(), Arc::new(AtomicBool::new(false)));
         let band = BandLimiter::new(48_000, 64).unwrap().delay;
         assert_eq!(with_band.latency(), lat + band);
-        assert_eq!(with_band.settings().band_limit, true);
+        assert!(with_band.settings().band_limit);
         params.set(ParamId::BandLimit, 0.0);
-        let x: Vec<f32> = (0..lat + 1000).map(|i| ((i * 7919) % 200) as f32 / 100.0 - 1.0).collect();
+        let x: Vec<f32> = (0..lat + 1000)
+            .map(|i| ((i * 7919) % 200) as f32 / 100.0 - 1.0)
+            .collect();
         for bypass in [0.0, 1.0] {
             params.set(ParamId::Bypass, bypass);
             params.set(ParamId::Mix, 0.0);

@@ -291,7 +291,11 @@ impl IComponentTrait for WidenVst3 {
         let (ins, outs) = *Self::lock(&self.channels);
         bus.mediaType = media;
         bus.direction = dir;
-        bus.channelCount = if dir == kInput as BusDirection { ins } else { outs } as int32;
+        bus.channelCount = if dir == kInput as BusDirection {
+            ins
+        } else {
+            outs
+        } as int32;
         copy_str16(
             &mut bus.name,
             if dir == kInput as BusDirection {
@@ -328,7 +332,9 @@ impl IComponentTrait for WidenVst3 {
         }
         let setup = *Self::lock(&self.setup);
         let (ins, outs) = *Self::lock(&self.channels);
-        let max_block = setup.max_block.clamp(1, widen_core::config::plugin::MAX_BLOCK);
+        let max_block = setup
+            .max_block
+            .clamp(1, widen_core::config::plugin::MAX_BLOCK);
         // Models and ONNX Runtime sessions load here, on the main thread.
         let processor = Processor::new(
             ProcessorConfig {
@@ -406,7 +412,11 @@ impl IAudioProcessorTrait for WidenVst3 {
             return kInvalidArgument;
         }
         let (ins, outs) = *Self::lock(&self.channels);
-        let n = if dir == kInput as BusDirection { ins } else { outs };
+        let n = if dir == kInput as BusDirection {
+            ins
+        } else {
+            outs
+        };
         *arr = if n == 1 { kMono } else { kStereo };
         kResultOk
     }
@@ -453,8 +463,7 @@ impl IAudioProcessorTrait for WidenVst3 {
         if let Some(changes) = unsafe { ComRef::from_raw(data.inputParameterChanges) } {
             let count = unsafe { changes.getParameterCount() };
             for i in 0..count {
-                let Some(queue) = (unsafe { ComRef::from_raw(changes.getParameterData(i)) })
-                else {
+                let Some(queue) = (unsafe { ComRef::from_raw(changes.getParameterData(i)) }) else {
                     continue;
                 };
                 let id = unsafe { queue.getParameterId() };
@@ -478,8 +487,8 @@ impl IAudioProcessorTrait for WidenVst3 {
         }
         // SAFETY: numOutputs >= 1 buses, each with numChannels channel pointers of numSamples.
         let out_bus = unsafe { &mut *data.outputs };
-        let in_bus = (data.numInputs >= 1 && !data.inputs.is_null())
-            .then(|| unsafe { &*data.inputs });
+        let in_bus =
+            (data.numInputs >= 1 && !data.inputs.is_null()).then(|| unsafe { &*data.inputs });
         let channel = |bus: &AudioBusBuffers, c: usize| -> Option<*mut f32> {
             let ptrs = unsafe { bus.__field0.channelBuffers32 };
             if ptrs.is_null() || c >= bus.numChannels.max(0) as usize {
@@ -549,16 +558,14 @@ fn pass_through(
         let Some(po) = channel(out_bus, c) else {
             continue;
         };
-        // SAFETY: host channels of `frames` samples.
-        let y = unsafe { std::slice::from_raw_parts_mut(po, frames) };
-        match in_bus.and_then(|b| channel(b, c.min(b.numChannels.max(1) as usize - 1))) {
-            Some(pi) => {
-                for i in 0..frames {
-                    let v = unsafe { *pi.add(i) };
-                    y[i] = if v.is_finite() { v } else { 0.0 };
-                }
+        let pi = in_bus.and_then(|b| channel(b, c.min(b.numChannels.max(1) as usize - 1)));
+        // Raw pointers throughout: input and output may be the same buffer (in place).
+        for i in 0..frames {
+            // SAFETY: host channels of `frames` samples.
+            unsafe {
+                let v = pi.map_or(0.0, |p| *p.add(i));
+                *po.add(i) = if v.is_finite() { v } else { 0.0 };
             }
-            None => y.fill(0.0),
         }
     }
 }

@@ -94,8 +94,8 @@ impl Clap {
         // SAFETY: loading a shared library runs its initialisers; this is our own plugin.
         let entry = unsafe { PluginEntry::load(&path) }
             .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()));
-        let host_info = HostInfo::new("widen-tests", "widen", "https://example.invalid", "0.1")
-            .unwrap();
+        let host_info =
+            HostInfo::new("widen-tests", "widen", "https://example.invalid", "0.1").unwrap();
         let restart = Arc::new(AtomicBool::new(false));
         let logs = Arc::new(Mutex::new(Vec::new()));
         let latency_changed = Arc::new(AtomicU32::new(0));
@@ -246,7 +246,9 @@ fn run(
         let ins = in_ports.with_input_buffers([AudioPortBuffer {
             latency: 0,
             channels: AudioPortBufferType::f32_input_only(
-                in_scratch.iter_mut().map(|b| InputChannel::variable(&mut b[..n])),
+                in_scratch
+                    .iter_mut()
+                    .map(|b| InputChannel::variable(&mut b[..n])),
             ),
         }]);
         let mut outs = out_ports.with_output_buffers([AudioPortBuffer {
@@ -299,12 +301,21 @@ fn clap_matrix_of_rates_and_block_sizes_on_real_speech() {
             clap.select_ports(1);
             let mut p = clap.activate(rate as f64, block as u32);
             let latency = clap.latency() as usize;
-            let y = run(&mut p, &[x.clone()], 1, &[block], &[]);
+            let y = run(&mut p, std::slice::from_ref(&x), 1, &[block], &[]);
             let late = clap.param(ParamId::MeterLate);
             clap.deactivate(p);
             let tag = format!("{rate} Hz, block {block}");
-            assert!(y[0].iter().all(|v| v.is_finite()), "{tag}: non-finite output");
-            let lag = best_lag(&x, &y[0], click - rate as usize / 100, click + rate as usize / 100, latency + rate as usize / 10);
+            assert!(
+                y[0].iter().all(|v| v.is_finite()),
+                "{tag}: non-finite output"
+            );
+            let lag = best_lag(
+                &x,
+                &y[0],
+                click - rate as usize / 100,
+                click + rate as usize / 100,
+                latency + rate as usize / 10,
+            );
             assert_eq!(lag, latency, "{tag}: measured delay vs reported latency");
             assert_eq!(late, 0.0, "{tag}: late blocks in offline rendering");
             let out = &y[0][latency..];
@@ -313,7 +324,10 @@ fn clap_matrix_of_rates_and_block_sizes_on_real_speech() {
             // The embedded default models are untrained placeholders that add very little
             // (models/default/README.md); the bound only says the high band is not lost.
             // Raise it when trained models land.
-            assert!(hb_out > hb_in, "{tag}: high band {hb_out:.3e} vs input {hb_in:.3e}");
+            assert!(
+                hb_out > hb_in,
+                "{tag}: high band {hb_out:.3e} vs input {hb_in:.3e}"
+            );
             // The enhanced output equals the offline engine's after the latency.
             let n = out.len().min(reference.len());
             let max_diff = out[..n]
@@ -324,8 +338,15 @@ fn clap_matrix_of_rates_and_block_sizes_on_real_speech() {
             // Stated tolerance: 1e-6 absolute. The plugin flushes denormals to zero on the
             // audio thread, the offline engine does not; otherwise the two are the same code
             // on the same input (measured: at most 4e-43).
-            assert!(max_diff < 1e-6, "{tag}: plugin vs offline engine max |diff| {max_diff}");
-            eprintln!("{tag}: latency {latency} ({:.1} ms), high band x{:.2}, max diff {max_diff:.2e}", latency as f64 * 1e3 / rate as f64, hb_out / hb_in);
+            assert!(
+                max_diff < 1e-6,
+                "{tag}: plugin vs offline engine max |diff| {max_diff}"
+            );
+            eprintln!(
+                "{tag}: latency {latency} ({:.1} ms), high band x{:.2}, max diff {max_diff:.2e}",
+                latency as f64 * 1e3 / rate as f64,
+                hb_out / hb_in
+            );
         }
     }
 }
@@ -341,10 +362,22 @@ fn clap_mix_zero_is_the_dry_input_bit_exact_after_the_latency() {
     clap.set_params(&[(ParamId::Mix, 0.0)]);
     let mut p = clap.activate(rate as f64, 700);
     let latency = clap.latency() as usize;
-    let y = run(&mut p, &[x.clone(), x2.clone()], 2, &[700, 1, 33, 128, 511], &[]);
+    let y = run(
+        &mut p,
+        &[x.clone(), x2.clone()],
+        2,
+        &[700, 1, 33, 128, 511],
+        &[],
+    );
     clap.deactivate(p);
-    assert!(y[0][latency..] == x[..x.len() - latency], "left: not the dry input");
-    assert!(y[1][latency..] == x2[..x2.len() - latency], "right: not the dry input");
+    assert!(
+        y[0][latency..] == x[..x.len() - latency],
+        "left: not the dry input"
+    );
+    assert!(
+        y[1][latency..] == x2[..x2.len() - latency],
+        "right: not the dry input"
+    );
     assert!(y[0][..latency].iter().all(|&v| v == 0.0));
 }
 
@@ -359,11 +392,23 @@ fn clap_bypass_and_mono_to_stereo() {
     let latency = clap.latency() as usize;
     // Bypass from the first block on: the smoothed fade starts at the default (off) and
     // reaches exact bypass within the ramp, after which the output is the delayed input.
-    let y = run(&mut p, &[x.clone()], 2, &[256], &[(ParamId::Bypass, 1.0)]);
+    let y = run(
+        &mut p,
+        std::slice::from_ref(&x),
+        2,
+        &[256],
+        &[(ParamId::Bypass, 1.0)],
+    );
     clap.deactivate(p);
-    assert_eq!(y[0], y[1], "mono in, stereo out: both outputs carry the one channel");
+    assert_eq!(
+        y[0], y[1],
+        "mono in, stereo out: both outputs carry the one channel"
+    );
     let ramp = rate as usize / 50 + 256;
-    assert!(y[0][latency + ramp..] == x[ramp..x.len() - latency], "bypassed output differs from the delayed input");
+    assert!(
+        y[0][latency + ramp..] == x[ramp..x.len() - latency],
+        "bypassed output differs from the delayed input"
+    );
 }
 
 #[test]
@@ -399,8 +444,17 @@ fn clap_state_round_trip_and_quality_mode_changes_latency() {
     let mut p = b.activate(rate as f64, 128);
     let low = b.latency();
     let x = band_limited_speech(rate, 0.5);
-    let _ = run(&mut p, &[x.clone(), x.clone()], 2, &[128], &[(ParamId::Quality, 1.0)]);
-    assert!(b.restart.load(Ordering::SeqCst), "quality change must request a restart");
+    let _ = run(
+        &mut p,
+        &[x.clone(), x.clone()],
+        2,
+        &[128],
+        &[(ParamId::Quality, 1.0)],
+    );
+    assert!(
+        b.restart.load(Ordering::SeqCst),
+        "quality change must request a restart"
+    );
     b.deactivate(p);
     let p = b.activate(rate as f64, 128);
     let high = b.latency();
@@ -428,10 +482,20 @@ fn clap_reactivation_at_a_new_rate() {
         let (x, click) = test_signal(rate, 1.0);
         let mut p = clap.activate(rate as f64, 512);
         let latency = clap.latency() as usize;
-        let y = run(&mut p, &[x.clone()], 1, &[512, 100, 3], &[]);
+        let y = run(&mut p, std::slice::from_ref(&x), 1, &[512, 100, 3], &[]);
         clap.deactivate(p);
         let w = rate as usize / 100;
-        assert_eq!(best_lag(&x, &y[0], click - w, click + w, latency + rate as usize / 10), latency, "{rate} Hz");
+        assert_eq!(
+            best_lag(
+                &x,
+                &y[0],
+                click - w,
+                click + w,
+                latency + rate as usize / 10
+            ),
+            latency,
+            "{rate} Hz"
+        );
         assert!(y[0].iter().all(|v| v.is_finite()));
         lat.push(latency as f64 / rate as f64);
     }
@@ -451,7 +515,11 @@ fn clap_no_allocation_in_audio_callbacks() {
     // Real-time mode (no waiting): the path a DAW exercises.
     let mut p = clap.activate(rate as f64, 256);
     let sizes = [128, 256, 1, 64, 17, 100, 32];
-    let events = [(ParamId::Mix, 0.7), (ParamId::Gain, -3.0), (ParamId::Bypass, 1.0)];
+    let events = [
+        (ParamId::Mix, 0.7),
+        (ParamId::Gain, -3.0),
+        (ParamId::Bypass, 1.0),
+    ];
     let _ = run(&mut p, &[x.clone(), x.clone()], 2, &sizes, &events);
     let allocs = clap.param(ParamId::DiagAudioAllocations);
     let calls = blocks(x.len(), &sizes).len();
@@ -498,7 +566,10 @@ fn clap_bad_input_never_gives_nan_and_recovers() {
     clap.deactivate(p);
     assert!(y[0].iter().all(|v| v.is_finite()), "non-finite output");
     let w = rate as usize / 100;
-    assert_eq!(best_lag(&x, &y[0], click_at - w, click_at + w, latency + 5000), latency);
+    assert_eq!(
+        best_lag(&x, &y[0], click_at - w, click_at + w, latency + 5000),
+        latency
+    );
 }
 
 /// The child half of [`clap_missing_onnx_runtime_passes_audio_through_dry`].
@@ -514,7 +585,7 @@ fn child_missing_ort() {
     clap.select_ports(1);
     let mut p = clap.activate(rate as f64, 512);
     let latency = clap.latency() as usize;
-    let y = run(&mut p, &[x.clone()], 1, &[512, 7], &[]);
+    let y = run(&mut p, std::slice::from_ref(&x), 1, &[512, 7], &[]);
     clap.deactivate(p);
     let logs = clap.logs.lock().unwrap().clone();
     assert!(
@@ -522,7 +593,10 @@ fn child_missing_ort() {
         "the plugin logs why it passes audio through: {logs:?}"
     );
     // Dry: the input, delayed by the same latency as when enhancing.
-    assert!(y[0][latency..] == x[..x.len() - latency], "not the delayed input");
+    assert!(
+        y[0][latency..] == x[..x.len() - latency],
+        "not the delayed input"
+    );
     println!("CHILD-OK latency={latency}");
 }
 
@@ -532,7 +606,13 @@ fn clap_missing_onnx_runtime_passes_audio_through_dry() {
     // process of this test binary with ORT_DYLIB_PATH pointing nowhere.
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
-        .args(["--exact", "child_missing_ort", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_missing_ort",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("WIDEN_TEST_CHILD_MISSING_ORT", "1")
         .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
         .output()
@@ -550,5 +630,8 @@ fn clap_missing_onnx_runtime_passes_audio_through_dry() {
     let p = clap.activate(48_000.0, 512);
     let latency = clap.latency();
     clap.deactivate(p);
-    assert!(stdout.contains(&format!("CHILD-OK latency={latency}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("CHILD-OK latency={latency}")),
+        "{stdout}"
+    );
 }

@@ -63,18 +63,33 @@ fn pedalboard_loads_the_vst3_and_processes_a_file() {
     eprintln!("{r}");
     assert_eq!(r["finite"], true);
     assert_eq!(r["frames_out"], r["frames_in"]);
-    assert_eq!(r["lag"], 0, "pedalboard compensates the reported latency: lag must be 0");
+    assert_eq!(
+        r["lag"], 0,
+        "pedalboard compensates the reported latency: lag must be 0"
+    );
     let params: Vec<&str> = r["parameters"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|p| p.as_str())
         .collect();
-    for p in ["mix", "output_gain_db", "bypass", "quality_mode", "band_limit_input"] {
+    for p in [
+        "mix",
+        "output_gain_db",
+        "bypass",
+        "quality_mode",
+        "band_limit_input",
+    ] {
         assert!(params.contains(&p), "parameter {p} missing from {params:?}");
     }
-    let (pin, pout) = (r["peak_in"].as_f64().unwrap(), r["peak_out"].as_f64().unwrap());
-    assert!(pout > 0.5 * pin && pout < 2.0 * pin, "peaks in {pin} out {pout}");
+    let (pin, pout) = (
+        r["peak_in"].as_f64().unwrap(),
+        r["peak_out"].as_f64().unwrap(),
+    );
+    assert!(
+        pout > 0.5 * pin && pout < 2.0 * pin,
+        "peaks in {pin} out {pout}"
+    );
     let y = hound::WavReader::open(&dst).unwrap();
     assert_eq!(y.spec().sample_rate, rate);
 }

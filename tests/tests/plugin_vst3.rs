@@ -104,7 +104,12 @@ impl Module {
             assert_eq!(self.factory.countClasses(), 1);
             let mut info: PClassInfo = std::mem::zeroed();
             assert_eq!(self.factory.getClassInfo(0, &mut info), kResultOk);
-            let name: Vec<u8> = info.name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+            let name: Vec<u8> = info
+                .name
+                .iter()
+                .take_while(|&&c| c != 0)
+                .map(|&c| c as u8)
+                .collect();
             assert_eq!(name, b"widen");
             let mut obj: *mut c_void = std::ptr::null_mut();
             let r = self.factory.createInstance(
@@ -115,8 +120,12 @@ impl Module {
             assert_eq!(r, kResultOk);
             let component = ComPtr::from_raw(obj as *mut IComponent).expect("a component");
             assert_eq!(component.initialize(std::ptr::null_mut()), kResultOk);
-            let processor = component.cast::<IAudioProcessor>().expect("IAudioProcessor");
-            let controller = component.cast::<IEditController>().expect("IEditController");
+            let processor = component
+                .cast::<IAudioProcessor>()
+                .expect("IAudioProcessor");
+            let controller = component
+                .cast::<IEditController>()
+                .expect("IEditController");
             Vst {
                 component,
                 processor,
@@ -271,11 +280,20 @@ fn vst3_latency_speech_and_block_sizes() {
             let tag = format!("VST3 {rate} Hz, block {block}");
             assert!(y[0].iter().all(|v| v.is_finite()), "{tag}");
             let w = rate as usize / 100;
-            let lag = best_lag(&x, &y[0], lead / 2 - w, lead / 2 + w, latency + rate as usize / 10);
+            let lag = best_lag(
+                &x,
+                &y[0],
+                lead / 2 - w,
+                lead / 2 + w,
+                latency + rate as usize / 10,
+            );
             assert_eq!(lag, latency, "{tag}: measured delay vs reported latency");
             assert_eq!(late, 0.0, "{tag}");
             let hb_out = high_band_energy(&y[0][latency..], rate);
-            assert!(hb_out > hb_in, "{tag}: high band {hb_out:.3e} vs {hb_in:.3e}");
+            assert!(
+                hb_out > hb_in,
+                "{tag}: high band {hb_out:.3e} vs {hb_in:.3e}"
+            );
         }
     }
 }
@@ -293,7 +311,10 @@ fn vst3_mix_zero_state_reactivation_and_quality() {
     let y = vst.run(&[x.clone(), x2.clone()], &[300, 1, 77]);
     let allocs = vst.get(ParamId::DiagAudioAllocations);
     vst.stop();
-    assert!(y[0][low..] == x[..x.len() - low], "mix 0: not the dry input, bit-exact");
+    assert!(
+        y[0][low..] == x[..x.len() - low],
+        "mix 0: not the dry input, bit-exact"
+    );
     assert!(y[1][low..] == x2[..x2.len() - low], "mix 0, right channel");
     assert_eq!(allocs, 0.0, "allocations inside process");
 
@@ -314,10 +335,16 @@ fn vst3_mix_zero_state_reactivation_and_quality() {
     vst.setup(96_000.0, 300, 1, true);
     let high = vst.latency();
     let x96 = band_limited_speech(96_000, 1.0);
-    let y = vst.run(&[x96.clone()], &[300]);
+    let y = vst.run(std::slice::from_ref(&x96), &[300]);
     vst.stop();
-    assert!(high > 2 * low, "quality at 96 kHz {high} vs low-latency at 48 kHz {low}");
-    assert!(y[0][high..] == x96[..x96.len() - high], "still mix 0: not the delayed input");
+    assert!(
+        high > 2 * low,
+        "quality at 96 kHz {high} vs low-latency at 48 kHz {low}"
+    );
+    assert!(
+        y[0][high..] == x96[..x96.len() - high],
+        "still mix 0: not the delayed input"
+    );
 }
 
 #[test]
@@ -326,7 +353,7 @@ fn vst3_process_before_activation_and_bad_input() {
     let vst = module.create();
     // Never activated: the input passes through (NaN becomes 0).
     let x = vec![0.5f32, f32::NAN, -0.25, f32::INFINITY];
-    let y = vst.run(&[x.clone()], &[4]);
+    let y = vst.run(std::slice::from_ref(&x), &[4]);
     assert_eq!(y[0], vec![0.5, 0.0, -0.25, 0.0]);
     // Active in real-time mode with NaN, Inf, denormals and zero-length blocks.
     vst.setup(48_000.0, 512, 1, false);

@@ -55,7 +55,10 @@ pub fn build(
     };
     let so = target.join(dir).join("libwiden_plugin.so");
     if !so.is_file() {
-        bail!("expected the plugin library at {}, found none", so.display());
+        bail!(
+            "expected the plugin library at {}, found none",
+            so.display()
+        );
     }
     if !ort_lib.is_file() {
         bail!(

@@ -153,8 +153,16 @@ fn bench(args: &[String]) -> Result<()> {
     run(&mut c)?;
     // The plugin's audio-thread cost at 48 kHz / 128 (real-time paced, both quality modes).
     let mut c = cargo();
-    c.args(["bench", "-p", "widen-plugin", "--bench", "process", "--", "--out"])
-        .arg(out.join("plugin.json"));
+    c.args([
+        "bench",
+        "-p",
+        "widen-plugin",
+        "--bench",
+        "process",
+        "--",
+        "--out",
+    ])
+    .arg(out.join("plugin.json"));
     if quick {
         c.args(["--seconds", "2"]);
     }

@@ -20,7 +20,11 @@ pub fn bundle_dir() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("bundle")))
         .unwrap_or_else(|| root().join("target/bundle"));
-    for f in ["widen.clap", "widen.vst3/Contents/x86_64-linux/widen.so", "libonnxruntime.so"] {
+    for f in [
+        "widen.clap",
+        "widen.vst3/Contents/x86_64-linux/widen.so",
+        "libonnxruntime.so",
+    ] {
         assert!(
             dir.join(f).is_file(),
             "plugin bundle file {} is missing: run `cargo xtask bundle` (or `cargo xtask test`) first",
@@ -63,7 +67,10 @@ pub fn band_limited_speech(rate: u32, seconds: f64) -> Vec<f32> {
         let mut r = hound::WavReader::open(&f).unwrap();
         let spec = r.spec();
         assert_eq!(spec.channels, 1, "{}", f.display());
-        let x: Vec<f32> = r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect();
+        let x: Vec<f32> = r
+            .samples::<i16>()
+            .map(|s| s.unwrap() as f32 / 32768.0)
+            .collect();
         nb.extend(resample(&x, spec.sample_rate, 8_000).unwrap());
         if nb.len() >= want {
             break;
