@@ -412,6 +412,43 @@ fn clap_bypass_and_mono_to_stereo() {
 }
 
 #[test]
+fn clap_band_limit_input_removes_the_high_band_of_full_band_input() {
+    // Full-band input (deterministic white noise); mix 0 leaves the band-limited input x'.
+    let rate = 48_000u32;
+    let mut seed = 12345u32;
+    let x: Vec<f32> = (0..rate as usize)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect();
+    let mut lat = Vec::new();
+    let mut hb = Vec::new();
+    for on in [0.0, 1.0] {
+        let mut clap = Clap::load();
+        clap.offline();
+        clap.select_ports(1);
+        clap.set_params(&[(ParamId::BandLimit, on), (ParamId::Mix, 0.0)]);
+        let mut p = clap.activate(rate as f64, 256);
+        let latency = clap.latency() as usize;
+        let y = run(&mut p, std::slice::from_ref(&x), 1, &[256], &[]);
+        clap.deactivate(p);
+        hb.push(high_band_energy(&y[0][latency..], rate));
+        lat.push(latency);
+    }
+    assert!(
+        lat[1] > lat[0],
+        "the 8 kHz round trip adds latency: {lat:?}"
+    );
+    assert!(
+        hb[1] < hb[0] * 0.01,
+        "band-limited high band {:.3e} vs full band {:.3e}",
+        hb[1],
+        hb[0]
+    );
+}
+
+#[test]
 fn clap_state_round_trip_and_quality_mode_changes_latency() {
     let mut a = Clap::load();
     a.set_params(&[

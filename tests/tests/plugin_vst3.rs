@@ -70,6 +70,31 @@ impl IBStreamTrait for MemStream {
     }
 }
 
+/// The host's component handler: records `restartComponent` flags.
+struct Handler {
+    restarts: Mutex<Vec<int32>>,
+}
+
+impl Class for Handler {
+    type Interfaces = (IComponentHandler,);
+}
+
+impl IComponentHandlerTrait for Handler {
+    unsafe fn beginEdit(&self, _id: ParamID) -> tresult {
+        kResultOk
+    }
+    unsafe fn performEdit(&self, _id: ParamID, _value: ParamValue) -> tresult {
+        kResultOk
+    }
+    unsafe fn endEdit(&self, _id: ParamID) -> tresult {
+        kResultOk
+    }
+    unsafe fn restartComponent(&self, flags: int32) -> tresult {
+        self.restarts.lock().unwrap().push(flags);
+        kResultOk
+    }
+}
+
 fn stream(bytes: Vec<u8>) -> ComWrapper<MemStream> {
     ComWrapper::new(MemStream {
         data: Mutex::new((bytes, 0)),
@@ -329,9 +354,25 @@ fn vst3_mix_zero_state_reactivation_and_quality() {
     }
     assert_eq!(other.save(), state);
 
-    // Quality mode and a new rate: new latency after re-activation.
+    // Quality mode while active: the plugin asks the host to restart it (latency changed);
+    // after re-activation at a new rate the latency is the quality set's.
+    let handler = ComWrapper::new(Handler {
+        restarts: Mutex::new(Vec::new()),
+    });
+    let h = handler.to_com_ptr::<IComponentHandler>().unwrap();
+    assert_eq!(
+        unsafe { vst.controller.setComponentHandler(h.as_ptr()) },
+        kResultOk
+    );
     vst.set(ParamId::Gain, 0.0);
+    vst.setup(rate as f64, 300, 1, true);
+    assert!(handler.restarts.lock().unwrap().is_empty());
     vst.set(ParamId::Quality, 1.0);
+    assert_eq!(
+        *handler.restarts.lock().unwrap(),
+        vec![vst3::Steinberg::Vst::RestartFlags_::kLatencyChanged as int32]
+    );
+    vst.stop();
     vst.setup(96_000.0, 300, 1, true);
     let high = vst.latency();
     let x96 = band_limited_speech(96_000, 1.0);
