@@ -672,3 +672,59 @@ fn clap_missing_onnx_runtime_passes_audio_through_dry() {
         "{stdout}"
     );
 }
+
+/// The child half of [`clap_finds_onnx_runtime_beside_the_plugin`].
+#[test]
+fn child_ort_beside_plugin() {
+    let Some(dir) = std::env::var_os("WIDEN_TEST_CHILD_ORT_BESIDE") else {
+        return;
+    };
+    let mut clap = Clap::load();
+    clap.select_ports(1);
+    let p = clap.activate(48_000.0, 256);
+    clap.deactivate(p);
+    let logs = clap.logs.lock().unwrap().clone();
+    assert!(logs.is_empty(), "the plugin could not enhance: {logs:?}");
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let lib = std::path::Path::new(&dir).join("libonnxruntime.so");
+    let loaded: Vec<&str> = maps
+        .lines()
+        .filter(|l| l.contains("libonnxruntime"))
+        .collect();
+    assert!(
+        loaded.iter().any(|l| l.ends_with(&*lib.to_string_lossy())),
+        "expected {} mapped, found {loaded:?}",
+        lib.display()
+    );
+    println!("CHILD-OK");
+}
+
+#[test]
+fn clap_finds_onnx_runtime_beside_the_plugin() {
+    // A copy of the bundle in a fresh folder, loaded in a child process (ONNX Runtime loads
+    // once per process): the library the plugin maps must be the copy beside it.
+    let src = bundle_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let vst = dir.path().join("widen.vst3/Contents/x86_64-linux");
+    std::fs::create_dir_all(&vst).unwrap();
+    for f in [
+        "widen.clap",
+        "libonnxruntime.so",
+        "widen.vst3/Contents/x86_64-linux/widen.so",
+    ] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_ort_beside_plugin", "--nocapture"])
+        .env("WIDEN_TEST_CHILD_ORT_BESIDE", dir.path())
+        .env("WIDEN_PLUGIN_BUNDLE", dir.path())
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CHILD-OK"),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
