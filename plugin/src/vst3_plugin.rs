@@ -40,7 +40,7 @@ pub const CID: TUID = vst3::uid(0x5769_6465, 0x6E50_6C75, 0x6769_6E56, 0x5354_33
 pub struct Factory;
 
 impl Class for Factory {
-    type Interfaces = (IPluginFactory,);
+    type Interfaces = (IPluginFactory2,);
 }
 
 fn copy_cstr<const N: usize>(dst: &mut [i8; N], s: &str) {
@@ -108,6 +108,27 @@ impl IPluginFactoryTrait for Factory {
         // SAFETY: every COM interface starts with the FUnknown vtable; queryInterface adds the
         // reference the caller owns, and `component` releases ours when dropped.
         unsafe { ((*(*unknown).vtbl).queryInterface)(unknown, iid as *const TUID, obj) }
+    }
+}
+
+impl IPluginFactory2Trait for Factory {
+    unsafe fn getClassInfo2(&self, index: int32, info: *mut PClassInfo2) -> tresult {
+        let Some(info) = (unsafe { info.as_mut() }) else {
+            return kInvalidArgument;
+        };
+        if index != 0 {
+            return kInvalidArgument;
+        }
+        info.cid = CID;
+        info.cardinality = PClassInfo_::ClassCardinality_::kManyInstances as int32;
+        copy_cstr(&mut info.category, "Audio Module Class");
+        copy_cstr(&mut info.name, PLUGIN_NAME);
+        info.classFlags = 0;
+        copy_cstr(&mut info.subCategories, "Fx|Restoration");
+        copy_cstr(&mut info.vendor, VENDOR);
+        copy_cstr(&mut info.version, env!("CARGO_PKG_VERSION"));
+        copy_cstr(&mut info.sdkVersion, "VST 3.7");
+        kResultOk
     }
 }
 

@@ -1,7 +1,8 @@
-//! A Debian DAW's plugin scanner accepts the CLAP bundle: `qtractor_plugin_scan` (from the
-//! `qtractor` package, installed by `scripts/setup-plugin.sh`) loads `target/bundle/widen.clap`
-//! the way Qtractor does when it scans plugins, and reports its ports and parameters.
-//! (Debian's build of the scanner has no VST3 support; pedalboard covers VST3.)
+//! Debian DAWs' plugin scanners accept the bundles (both installed by
+//! `scripts/setup-plugin.sh`): `qtractor_plugin_scan` (package `qtractor`) loads
+//! `target/bundle/widen.clap` the way Qtractor does when it scans plugins and reports its ports
+//! and parameters (Debian's build has no VST3 support); Ardour 7's `ardour-vst3-scanner`
+//! (package `ardour`) indexes `target/bundle/widen.vst3`.
 
 mod plugin_common;
 
@@ -61,4 +62,44 @@ fn qtractor_plugin_scan_accepts_the_clap_bundle() {
     let ins = PARAMS.len() - outs;
     assert_eq!(f[4], format!("{ins}:{outs}"), "parameters: {line}");
     assert_eq!(f[6], clap.display().to_string());
+}
+
+#[test]
+fn ardour_vst3_scanner_accepts_the_vst3_bundle() {
+    let scanner = [
+        "/usr/lib/ardour7/ardour-vst3-scanner",
+        "/usr/lib/ardour8/ardour-vst3-scanner",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| panic!("ardour-vst3-scanner not found: run scripts/setup-plugin.sh"));
+    let lib_dir = scanner.parent().unwrap().to_path_buf();
+    // Its cache goes to $HOME/.cache/ardour*/vst: keep it in a temporary home.
+    let home = tempfile::tempdir().unwrap();
+    let bundle = bundle_dir().join("widen.vst3");
+    let out = Command::new(&scanner)
+        .args(["-f", "-v"])
+        .arg(&bundle)
+        .env("LD_LIBRARY_PATH", &lib_dir)
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Found Plugin: widen"), "{text}");
+    assert!(
+        text.contains(r#"n_inputs="2" n_outputs="2""#),
+        "stereo main buses expected: {text}"
+    );
+    assert!(text.contains(r#"category="Fx|Restoration""#), "{text}");
+    assert!(
+        text.contains(&format!(r#"version="{}""#, env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
 }
