@@ -393,13 +393,26 @@ pub fn variant_of(settings: EngineSettings) -> Variant {
     }
 }
 
+/// Environment variable naming a folder of model sets to use instead of the embedded ones:
+/// `<folder>/quality/` and `<folder>/low-latency/`, each a `widen.json` with its two ONNX files
+/// (the layout of `models/default/`). Read at activation.
+pub const MODELS_ENV: &str = "WIDEN_PLUGIN_MODELS";
+
+/// The model set of `variant`: from [`MODELS_ENV`] when set, else the embedded default.
+pub fn model_set(variant: Variant) -> Result<ModelSet, ModelError> {
+    match std::env::var_os(MODELS_ENV).filter(|v| !v.is_empty()) {
+        Some(dir) => ModelSet::load_dir(std::path::Path::new(&dir).join(variant.as_str())),
+        None => ModelSet::embedded(variant),
+    }
+}
+
 /// Builds the real engine (ONNX Runtime sessions included), or explains why not.
 fn build_engine(
     settings: EngineSettings,
     rate: u32,
     max_block: usize,
 ) -> Result<Engine, ProcessorError> {
-    let set = ModelSet::embedded(variant_of(settings))?;
+    let set = model_set(variant_of(settings))?;
     let c = plugin_engine_config(&set, settings, rate);
     let (generator, vocoder) = set.instantiate(&SessionOptions::default())?;
     Ok(Engine::new(
@@ -411,13 +424,15 @@ fn build_engine(
 }
 
 /// The latency the real engine would have, computed with stand-in models (no ONNX Runtime
-/// needed), so that a plugin that cannot load its models reports the same latency.
+/// needed), so that a plugin that cannot load its models reports the same latency. A model
+/// folder whose sidecar cannot be read falls back to the embedded set's sidecar.
 fn engine_latency_without_models(
     settings: EngineSettings,
     rate: u32,
     max_block: usize,
 ) -> Result<usize, ProcessorError> {
-    let set = ModelSet::embedded(variant_of(settings))?;
+    let variant = variant_of(settings);
+    let set = model_set(variant).or_else(|_| ModelSet::embedded(variant))?;
     let c = plugin_engine_config(&set, settings, rate);
     let n_mels = c.mel.n_mels;
     let voc = MockVocoder::new(&c.mel, 0, 1.0).map_err(EngineError::from)?;

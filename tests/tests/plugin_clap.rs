@@ -728,3 +728,79 @@ fn clap_finds_onnx_runtime_beside_the_plugin() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The child half of [`clap_corrupt_models_pass_audio_through_dry`].
+#[test]
+fn child_bad_models() {
+    if std::env::var_os("WIDEN_TEST_CHILD_BAD_MODELS").is_none() {
+        return;
+    }
+    let rate = 48_000;
+    let x = band_limited_speech(rate, 1.0);
+    let mut clap = Clap::load();
+    clap.offline();
+    clap.select_ports(1);
+    let mut p = clap.activate(rate as f64, 512);
+    let latency = clap.latency() as usize;
+    let y = run(&mut p, std::slice::from_ref(&x), 1, &[512, 31], &[]);
+    clap.deactivate(p);
+    let logs = clap.logs.lock().unwrap().clone();
+    assert!(
+        logs.iter().any(|l| l.contains("cannot load the models")),
+        "the plugin logs why it passes audio through: {logs:?}"
+    );
+    assert!(
+        y[0][latency..] == x[..x.len() - latency],
+        "not the delayed input"
+    );
+    println!("CHILD-OK latency={latency} log={logs:?}");
+}
+
+#[test]
+fn clap_corrupt_models_pass_audio_through_dry() {
+    // A model folder (WIDEN_PLUGIN_MODELS) whose generator is garbage: once with the
+    // sidecar's hash (the integrity check refuses it), once with the hash updated to match
+    // (ONNX Runtime refuses it). Either way the plugin activates, logs the problem and passes
+    // the input through with its normal latency.
+    let src = root().join("models/default/low-latency");
+    let garbage = b"this is not an ONNX model".to_vec();
+    let mut normal = Clap::load();
+    normal.select_ports(1);
+    let p = normal.activate(48_000.0, 512);
+    let latency = normal.latency();
+    normal.deactivate(p);
+    for fix_hash in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("low-latency");
+        std::fs::create_dir_all(&set).unwrap();
+        std::fs::copy(src.join("vocoder.onnx"), set.join("vocoder.onnx")).unwrap();
+        std::fs::write(set.join("generator.onnx"), &garbage).unwrap();
+        let mut sidecar: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(src.join("widen.json")).unwrap()).unwrap();
+        if fix_hash {
+            sidecar["generator"]["sha256"] = widen_core::model::sha256_hex(&garbage).into();
+        }
+        std::fs::write(set.join("widen.json"), sidecar.to_string()).unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_bad_models", "--nocapture"])
+            .env("WIDEN_TEST_CHILD_BAD_MODELS", "1")
+            .env(widen_plugin::processor::MODELS_ENV, dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(&format!("CHILD-OK latency={latency} ")),
+            "child (hash fixed: {fix_hash}) failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let why = if fix_hash {
+            "cannot load model"
+        } else {
+            "sha256"
+        };
+        assert!(
+            stdout.to_lowercase().contains(why),
+            "expected {why:?} in {stdout}"
+        );
+    }
+}
