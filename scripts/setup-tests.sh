@@ -51,5 +51,6 @@ fi
 # --- ONNX Runtime shared library (loaded at run time by widen-core's runtime) ----------
 bash "$root/scripts/setup-ort.sh"
 bash "$root/scripts/setup-torch.sh"
+bash "$root/scripts/setup-plugin.sh"  # qtractor_plugin_scan for the plugin host tests
 
 log "ok (python: $venv/bin/python, speech: $kt, onnxruntime: $cache/onnxruntime)"

@@ -208,3 +208,27 @@ pub mod contract {
     /// Vocoder output: sine of the STFT phase, `[B, n_fft / 2 + 1, T]`.
     pub const VOCODER_SIN: &str = "sin";
 }
+
+/// Settings of the CLAP/VST3 plugin (`plugin/`).
+pub mod plugin {
+    /// Frames per model call in the plugin: one hop, the lowest latency; per-hop inference is
+    /// far below the hop period (README benchmarks), so the worker keeps up.
+    pub const CHUNK_FRAMES: usize = 1;
+    /// Largest host block the plugin accepts per call; longer blocks are split.
+    pub const MAX_BLOCK: usize = 8192;
+    /// Lowest and highest host sample rates the plugin supports (Hz).
+    pub const MIN_RATE_HZ: u32 = 22_050;
+    /// See [`MIN_RATE_HZ`].
+    pub const MAX_RATE_HZ: u32 = 192_000;
+    /// Ramp time of parameter smoothing and of the bypass / band-limit cross-fades (ms).
+    pub const SMOOTHING_MS: f64 = 20.0;
+    /// Internal chunk (input samples) of the band-limit resamplers (small: it adds latency).
+    pub const BAND_LIMIT_CHUNK: usize = 32;
+    /// Corner of the high-pass filter the high-band meter measures above (Hz).
+    pub const METER_HIGHPASS_HZ: f64 = 5_000.0;
+    /// Time constant of the high-band meter's energy averages (s).
+    pub const METER_SECONDS: f64 = 0.3;
+    /// In offline rendering the audio thread may wait this long for a late worker before
+    /// playing the block dry (s).
+    pub const OFFLINE_WAIT_SECONDS: f64 = 5.0;
+}

@@ -10,8 +10,12 @@
 //! - `gen-onnx-proto` regenerates `onnx/src/proto.rs` from `onnx/proto/onnx.proto` (rarely needed).
 //! - `test`   `setup`, then `cargo test --workspace` (the README's test command; `.ci/run` calls it too).
 //! - `demo`   `setup`, then runs the `widen` file tools on real recorded speech.
+//! - `bundle` builds `widen-plugin` (release; `--profile P` to choose) into
+//!   `target/bundle/widen.clap` and `target/bundle/widen.vst3/` with ONNX Runtime beside the
+//!   binary (see [`xtask::bundle`]).
 //! - `bench`  the DSP bench and the pipeline bench (1 thread on CPU 0, 2 threads on CPUs 0-1, via
-//!   `taskset` where it exists), merged into `target/bench/pipeline.json`; `--quick` is a smoke run
+//!   `taskset` where it exists), merged into `target/bench/pipeline.json`, then the plugin's
+//!   audio-thread bench (`plugin/benches/process.rs`, `target/bench/plugin.json`); `--quick` is a smoke run
 //!   (5 s of input, no DSP bench). See `core/benches/pipeline.rs`.
 //! - `corpus` builds the training corpus `data/corpus/{train,eval}` from the registry packages in
 //!   `xtask/corpus/sources.tsv` (needs `apt-get`, `dpkg-deb`, `tar`, `unzip`; see [`xtask::corpus`]).
@@ -155,7 +159,43 @@ fn bench(args: &[String]) -> Result<()> {
     let mut c = cargo();
     c.args(pipeline).args(["--", "--merge"]).args(&parts);
     c.arg("--out").arg(out.join("pipeline.json"));
+    run(&mut c)?;
+    // The plugin's audio-thread cost at 48 kHz / 128 (real-time paced, both quality modes).
+    let mut c = cargo();
+    c.args([
+        "bench",
+        "-p",
+        "widen-plugin",
+        "--bench",
+        "process",
+        "--",
+        "--out",
+    ])
+    .arg(out.join("plugin.json"));
+    if quick {
+        c.args(["--seconds", "2"]);
+    }
     run(&mut c)
+}
+
+/// `cargo xtask bundle [--profile P]`.
+fn bundle(args: &[String]) -> Result<()> {
+    let mut profile = "release".to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--profile" => match it.next() {
+                Some(p) => profile = p.clone(),
+                None => bail!("--profile expects a cargo profile name, found nothing"),
+            },
+            other => bail!("unknown bundle option `{other}`; expected --profile P"),
+        }
+    }
+    setup_ort()?;
+    let ort = root().join(".cache/onnxruntime/libonnxruntime.so");
+    let ort = std::fs::canonicalize(&ort).unwrap_or(ort);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    xtask::bundle::build(&root(), &target_dir(), &profile, &cargo, &ort).map(|_| ())
 }
 
 fn main() -> Result<()> {
@@ -164,6 +204,8 @@ fn main() -> Result<()> {
         Some("setup") => setup(),
         Some("test") => {
             setup()?;
+            // The plugin host tests load the shipped bundles.
+            bundle(&[])?;
             run(cargo().args(["test", "--workspace"]).args(&args[1..]))
         }
         Some("setup-ort") => setup_ort(),
@@ -172,9 +214,10 @@ fn main() -> Result<()> {
         Some("gen-default-models") => xtask::default_models::write_all(&root()),
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
+        Some("bundle") => bundle(&args[1..]),
         Some("corpus") => xtask::corpus::run(&root(), &args[1..]),
-        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, setup-torch, gen-onnx-proto, gen-default-models, test, demo, bench, corpus"
+        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, setup-torch, gen-onnx-proto, gen-default-models, test, demo, bundle, bench, corpus"
         ),
-        None => bail!("usage: cargo xtask <setup|setup-ort|setup-torch|gen-onnx-proto|gen-default-models|test|demo|bench [--quick]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]>"),
+        None => bail!("usage: cargo xtask <setup|setup-ort|setup-torch|gen-onnx-proto|gen-default-models|test|demo|bundle [--profile P]|bench [--quick]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]>"),
     }
 }

@@ -26,13 +26,16 @@ pub(crate) struct Loaded {
 }
 
 static LOADED: OnceLock<Loaded> = OnceLock::new();
+/// Folders searched before the default ones (see [`prefer_library_dir`]).
+static PREFERRED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 // Serialises attempts; a failed attempt leaves LOADED empty so a later call may retry.
 static INIT: Mutex<()> = Mutex::new(());
 
 /// Loads ONNX Runtime (once per process; later calls return the same path) and returns the
 /// library's path.
 ///
-/// Search order: `ORT_DYLIB_PATH` if set (then nothing else is tried); `libonnxruntime.so*`
+/// Search order: `ORT_DYLIB_PATH` if set (then nothing else is tried); the folders given to
+/// [`prefer_library_dir`]; `libonnxruntime.so*`
 /// beside the current executable or in its `../lib`; `.cache/onnxruntime/` in any folder above
 /// the executable or above the current directory.
 pub fn init_ort() -> Result<PathBuf, RuntimeError> {
@@ -65,9 +68,25 @@ pub(crate) fn environment() -> Result<&'static Loaded, RuntimeError> {
     Ok(LOADED.get_or_init(|| Loaded { path, env }))
 }
 
+/// Searches `dir` for the library before the default folders (when `ORT_DYLIB_PATH` is unset).
+///
+/// For code that is not the executable, e.g. an audio plugin, whose copy of the library lies
+/// beside the plugin's own shared object rather than beside the host program. Call it before
+/// [`init_ort`]; it has no effect once the library is loaded.
+pub fn prefer_library_dir(dir: impl Into<PathBuf>) {
+    let dir = dir.into();
+    let mut dirs = PREFERRED.lock().unwrap_or_else(|p| p.into_inner());
+    if !dirs.contains(&dir) {
+        dirs.push(dir);
+    }
+}
+
 /// The folders searched for the library when `ORT_DYLIB_PATH` is unset, in order.
 pub fn library_candidates() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
+    let mut dirs = PREFERRED
+        .lock()
+        .map(|d| d.clone())
+        .unwrap_or_else(|p| p.into_inner().clone());
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf));

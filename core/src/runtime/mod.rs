@@ -14,7 +14,7 @@ mod shared;
 
 use std::path::PathBuf;
 
-pub use library::{init_ort, library_candidates, ORT_DYLIB_ENV};
+pub use library::{init_ort, library_candidates, prefer_library_dir, ORT_DYLIB_ENV};
 pub use ort_model::OrtModel;
 pub use shared::SharedModel;
 
