@@ -49,5 +49,6 @@ fi
 
 # --- ONNX Runtime shared library (loaded at run time by widen-core's runtime) ----------
 bash "$root/scripts/setup-ort.sh"
+bash "$root/scripts/setup-live.sh"  # JACK/PipeWire/ALSA/Pulse packages for widen live (daemon/)
 
 log "ok (python: $venv/bin/python, speech: $kt, onnxruntime: $cache/onnxruntime)"

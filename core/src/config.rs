@@ -208,3 +208,10 @@ pub mod contract {
     /// Vocoder output: sine of the STFT phase, `[B, n_fft / 2 + 1, T]`.
     pub const VOCODER_SIN: &str = "sin";
 }
+
+/// `widen live` (daemon/).
+pub mod live {
+    /// Frames per model call in the live engine: every hop runs both models, so the latency is
+    /// the models' lookahead and nothing more (larger chunks add `(chunk - 1) * hop`).
+    pub const CHUNK_FRAMES: usize = 1;
+}
