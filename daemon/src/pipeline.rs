@@ -94,6 +94,7 @@ pub struct InputSide {
     mono: Vec<f32>,
     wet: Vec<f32>,
     ring: Producer<f32>,
+    clock: std::time::Instant,
     bypass: Option<Bypass>,
     /// Input samples handled since the start.
     pos: u64,
@@ -117,6 +118,9 @@ pub struct OutputSide {
     mono: Vec<f32>,
     owed: usize,
     rate: u32,
+    in_rate: u32,
+    max_in_block: usize,
+    clock: std::time::Instant,
     resync_above: usize,
     target: usize,
     counters: Arc<Counters>,
@@ -169,6 +173,7 @@ pub fn build(
         let _ = tx.push(0.0);
     }
     let latency = rt.latency_samples() as u64;
+    let clock = std::time::Instant::now();
     let bypass = cfg.bypass_on_overload.then(|| {
         let s = |secs: f64| (secs * in_rate as f64) as u64;
         Bypass {
@@ -201,6 +206,7 @@ pub fn build(
         mono: vec![0.0; max_in],
         wet: vec![0.0; max_in],
         ring: tx,
+        clock,
         bypass,
         pos: 0,
         counters: Arc::clone(&counters),
@@ -212,6 +218,9 @@ pub fn build(
         mono: vec![0.0; cfg.max_out_block.max(1)],
         owed: 0,
         rate: cfg.out_rate,
+        in_rate: cfg.in_rate,
+        max_in_block: max_in,
+        clock,
         // A ring this far above target (a stall, a server hiccup) is re-centred at once.
         resync_above: cfg.prefill + (in_rate / 10).max(4 * max_in),
         target: cfg.prefill,
@@ -260,6 +269,10 @@ impl InputSide {
                 // The output side has stopped reading (device gone): drop, never block.
                 Counters::bump(&self.counters.overflows);
             }
+            self.counters.last_push_ns.store(
+                self.clock.elapsed().as_nanos() as u64,
+                Ordering::Relaxed,
+            );
             start += n;
         }
     }
@@ -428,14 +441,19 @@ impl OutputSide {
                 }
             }
             Some(s) => {
-                s.steer(ring.slots(), n as f64 / self.rate as f64);
+                let got = s.produce(&mut self.mono[..n], |buf| ring.pop_entire_slice(buf).is_ok());
+                // Phase-corrected fill: slots plus what the input clock has produced since its
+                // last callback (see the sync module docs).
+                let since_push = (self.clock.elapsed().as_nanos() as u64)
+                    .saturating_sub(self.counters.last_push_ns.load(Ordering::Relaxed));
+                let accrued = (since_push as f64 * 1e-9 * self.in_rate as f64)
+                    .min(self.max_in_block as f64);
+                s.steer(ring.slots() as f64 + accrued, n as f64 / self.rate as f64);
                 self.counters.drift_ppm.store(
                     (s.controller().correction_ppm() as f32).to_bits(),
                     Ordering::Relaxed,
                 );
-                s.produce(&mut self.mono[..n], |buf| {
-                    ring.pop_entire_slice(buf).is_ok()
-                })
+                got
             }
         };
         if got < n {

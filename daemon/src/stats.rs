@@ -34,6 +34,9 @@ pub struct Counters {
     pub input_peak: AtomicU32,
     /// Ring fill seen by the last output callback, in input-rate samples.
     pub ring_fill: AtomicU64,
+    /// When the input side last pushed into the ring (ns since the session's pipeline was
+    /// built; the output side's clock sync uses it).
+    pub last_push_ns: AtomicU64,
     /// Current clock-sync correction in parts per million (f32 bits; 0 without sync).
     pub drift_ppm: AtomicU32,
     /// Device latency before the input callback (µs), as the backend reports it.

@@ -6,7 +6,10 @@
 //! without the loop the ring would drain or overflow within minutes. The fill the output
 //! callback sees jumps by whole blocks as callbacks interleave, so the controller low-passes
 //! it (time constant [`FILL_TAU_S`]) and reacts slowly (loop time constant about 10 s): it
-//! follows clock drift, never block jitter.
+//! follows clock drift, never block jitter. The fill it is given must be phase-corrected (ring
+//! slots plus the input samples accrued since the last input callback): the raw slot count
+//! seen by one clock's callbacks beats with the other clock as a sawtooth of one block (a
+//! 27 s period at 200 ppm and 256 frames), which a PI loop turns into a limit cycle.
 
 use rubato::{FastFixedOut, PolynomialDegree, Resampler};
 
@@ -61,8 +64,7 @@ impl DriftController {
     /// Feeds one fill measurement taken `dt` seconds after the previous one; returns the
     /// relative ratio (output/input) to apply: below 1 when the ring fills up (the input
     /// clock is fast), above 1 when it drains.
-    pub fn update(&mut self, fill: usize, dt: f64) -> f64 {
-        let fill = fill as f64;
+    pub fn update(&mut self, fill: f64, dt: f64) -> f64 {
         let f = match self.filtered {
             None => fill,
             Some(prev) => prev + (fill - prev) * (dt / FILL_TAU_S).min(1.0),
@@ -163,9 +165,9 @@ impl AdaptiveResampler {
         &self.controller
     }
 
-    /// Updates the ratio from the ring's `fill` measured at this callback, `dt` seconds after
-    /// the previous one.
-    pub fn steer(&mut self, fill: usize, dt: f64) {
+    /// Updates the ratio from the ring's phase-corrected `fill` (input samples) measured at
+    /// this callback, `dt` seconds after the previous one.
+    pub fn steer(&mut self, fill: f64, dt: f64) {
         let rel = self.controller.update(fill, dt);
         // In range by construction (the controller clamps below the resampler's bound).
         let _ = self.resampler.set_resample_ratio_relative(rel, true);
@@ -208,5 +210,89 @@ impl AdaptiveResampler {
         self.out_pos = 0;
         self.out_len = 0;
         self.controller.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtrb::RingBuffer;
+
+    /// Simulates `minutes` of an input clock `ppm` off the output clock, both with 256-frame
+    /// callbacks at 48 kHz, through the real ring and resampler. Returns the largest deviation
+    /// of the latency (ring fill + resampler delay) from the target, in ms, and the final
+    /// correction in ppm. `steer: false` leaves the ratio alone (the control).
+    fn simulate(ppm: f64, minutes: f64, steer: bool) -> (f64, f64) {
+        let rate = 48_000u32;
+        let block = 256usize;
+        let target = 2 * block + rate as usize / 500;
+        let mut rs = AdaptiveResampler::new(rate, rate, target).unwrap();
+        let (mut tx, mut rx) = RingBuffer::<f32>::new(rate as usize * 2);
+        for _ in 0..target {
+            tx.push(0.0).unwrap();
+        }
+        let t_in = block as f64 / (rate as f64 * (1.0 + ppm * 1e-6));
+        let t_out = block as f64 / rate as f64;
+        // Start the output a third of a period late: the callbacks interleave.
+        let (mut next_in, mut next_out) = (0.0, t_out / 3.0);
+        let end = minutes * 60.0;
+        let input = vec![0.25f32; block];
+        let mut out = vec![0.0f32; block];
+        let mut worst = 0.0f64;
+        let mut last_in = 0.0;
+        while next_out < end {
+            if next_in <= next_out {
+                tx.push_entire_slice(&input).unwrap();
+                last_in = next_in;
+                next_in += t_in;
+            } else {
+                let got = rs.produce(&mut out, |buf| rx.pop_entire_slice(buf).is_ok());
+                assert_eq!(got, block, "underrun at t = {next_out:.2} s");
+                // What the daemon measures: slots after the read plus input accrued since the
+                // last input callback.
+                let fill = rx.slots() as f64 + (next_out - last_in) / t_in * block as f64;
+                if steer {
+                    rs.steer(fill, t_out);
+                }
+                let dev = (fill - target as f64) / rate as f64 * 1e3;
+                worst = worst.max(dev.abs());
+                next_out += t_out;
+            }
+        }
+        (worst, rs.controller().correction_ppm())
+    }
+
+    #[test]
+    fn drift_200_ppm_for_10_minutes_stays_within_5_ms() {
+        for ppm in [200.0, -200.0] {
+            let (worst, corr) = simulate(ppm, 10.0, true);
+            eprintln!("{ppm:+} ppm: worst latency deviation {worst:.3} ms, final correction {corr:.2} ppm");
+            assert!(worst < 5.0, "{ppm} ppm: latency deviated by {worst:.2} ms");
+            // The loop ends up consuming input at the input clock's rate.
+            assert!(
+                (corr - ppm).abs() < 2.0,
+                "{ppm} ppm: final correction {corr:.1} ppm"
+            );
+        }
+    }
+
+    #[test]
+    fn without_the_loop_the_same_drift_breaks_the_bound() {
+        // 200 ppm over one minute is 12 ms: the simulation above can fail.
+        let (worst, _) = simulate(200.0, 1.0, false);
+        assert!(worst > 5.0, "uncontrolled drift only {worst:.2} ms");
+    }
+
+    #[test]
+    fn controller_is_deterministic_and_signed() {
+        let mut a = DriftController::new(1000, 48_000);
+        let mut b = DriftController::new(1000, 48_000);
+        let ra: Vec<f64> = (0..100).map(|i| a.update(1000.0 + i as f64 * 10.0, 0.005)).collect();
+        let rb: Vec<f64> = (0..100).map(|i| b.update(1000.0 + i as f64 * 10.0, 0.005)).collect();
+        assert_eq!(ra, rb);
+        // A filling ring (fast input) slows the output/input ratio down.
+        assert!(*ra.last().unwrap() < 1.0);
+        let mut c = DriftController::new(1000, 48_000);
+        assert!(c.update(500.0, 0.005) > 1.0);
     }
 }
