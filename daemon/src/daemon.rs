@@ -30,6 +30,9 @@ pub const BACKOFF_MAX: Duration = Duration::from_millis(500);
 const TICK: Duration = Duration::from_millis(20);
 /// Callback size assumed for the ring when the backend does not say (`BufferSize::Default`).
 const UNKNOWN_BUFFER: u32 = 1024;
+/// Buffer requested (ms) when `--buffer` is not given on hosts other than JACK (whose period is
+/// the server's): PulseAudio's default buffers are seconds long and arrive in bursts.
+pub const DEFAULT_BUFFER_MS: u32 = 10;
 
 /// Which embedded model set runs (for reports; the factory builds the engine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -441,19 +444,24 @@ fn start_session(
             "output device \"{out_dev}\" does not run at {rate} Hz; converting to {out_rate} Hz"
         ));
     }
+    let is_jack = host.id().name().eq_ignore_ascii_case("jack");
+    let want_buffer = match cfg.buffer {
+        Some(b) => Some(b),
+        None if is_jack => None,
+        None => Some(rate * DEFAULT_BUFFER_MS / 1000),
+    };
     let in_buf = pick_buffer(
         &in_sup,
-        cfg.buffer,
+        want_buffer,
         &format!("input device \"{in_dev}\""),
         &mut fallbacks,
     );
     let out_buf = pick_buffer(
         &out_sup,
-        cfg.buffer,
+        want_buffer,
         &format!("output device \"{out_dev}\""),
         &mut fallbacks,
     );
-    let is_jack = host.id().name().eq_ignore_ascii_case("jack");
     let same_device = in_dev.id().ok() == out_dev.id().ok();
     let clock_sync = out_rate != rate || cfg.clock_sync.unwrap_or(!(is_jack || same_device));
 

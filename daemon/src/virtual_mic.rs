@@ -80,7 +80,7 @@ impl VirtualMic {
             &format!("sink_name={SINK_NAME}"),
             "channels=1",
             "rate=48000",
-            "sink_properties=device.description=\"widen-output\"",
+            "sink_properties='device.description=\"widen output\"'",
         ])?);
         // On error `mic` drops and unloads the sink.
         mic.modules.push(load(&[
@@ -89,7 +89,8 @@ impl VirtualMic {
             &format!("master={SINK_NAME}.monitor"),
             &format!("source_name={SOURCE_NAME}"),
             "channels=1",
-            &format!("source_properties=device.description=\"{SOURCE_DESCRIPTION}\""),
+            // Single quotes around the whole proplist keep the space in the description.
+            &format!("source_properties='device.description=\"{SOURCE_DESCRIPTION}\"'"),
         ])?);
         Ok(mic)
     }
