@@ -16,7 +16,17 @@ impl Jack {
     fn start(tag: &str) -> Self {
         let name = format!("widen-cli-{tag}-{}", std::process::id());
         let child = Command::new("jackd")
-            .args(["-n", &name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"])
+            .args([
+                "-n",
+                &name,
+                "--no-realtime",
+                "-d",
+                "dummy",
+                "-r",
+                "48000",
+                "-p",
+                "256",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -28,7 +38,10 @@ impl Jack {
             .stdout
             .contains("JACK Input")
         {
-            assert!(t0.elapsed() < Duration::from_secs(10), "jackd did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "jackd did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         j
@@ -62,7 +75,15 @@ fn list_devices_on_jack() {
 fn nonexistent_device_lists_the_available_ones() {
     let j = Jack::start("baddev");
     let r = widen_env(
-        ["live", "--host", "jack", "--input", "no such mic", "--duration", "1"],
+        [
+            "live",
+            "--host",
+            "jack",
+            "--input",
+            "no such mic",
+            "--duration",
+            "1",
+        ],
         &j.env(),
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -97,20 +118,30 @@ fn refused_rate_and_buffer_fall_back_and_say_so() {
     let j = Jack::start("fallback");
     let r = widen_env(
         [
-            "live", "--host", "jack", "--rate", "44100", "--buffer", "128", "--duration", "1.5",
+            "live",
+            "--host",
+            "jack",
+            "--rate",
+            "44100",
+            "--buffer",
+            "128",
+            "--duration",
+            "1.5",
             "--stats-json",
         ],
         &j.env(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr
-            .contains("fallback: input device \"JACK Input\" does not run at 44100 Hz; using 48000 Hz"),
+        r.stderr.contains(
+            "fallback: input device \"JACK Input\" does not run at 44100 Hz; using 48000 Hz"
+        ),
         "{}",
         r.stderr
     );
     assert!(
-        r.stderr.contains("refuses a 128-frame buffer (allowed 256..=256); using 256"),
+        r.stderr
+            .contains("refuses a 128-frame buffer (allowed 256..=256); using 256"),
         "{}",
         r.stderr
     );
@@ -161,7 +192,14 @@ fn sigterm_stops_cleanly_with_status_lines() {
             statuses.push(v);
         }
     }
-    for k in ["latency_ms", "end_to_end_ms", "cpu_percent", "xruns", "late_blocks", "input_dbfs"] {
+    for k in [
+        "latency_ms",
+        "end_to_end_ms",
+        "cpu_percent",
+        "xruns",
+        "late_blocks",
+        "input_dbfs",
+    ] {
         assert!(statuses[1][k].is_number(), "{k} missing: {}", statuses[1]);
     }
     assert_eq!(statuses[1]["state"], "running");

@@ -45,7 +45,10 @@ impl PipeWire {
         let pw = PipeWire { runtime, session };
         let t0 = Instant::now();
         while !pw.pactl(&["info"]).0 {
-            assert!(t0.elapsed() < Duration::from_secs(15), "pipewire-pulse did not come up");
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "pipewire-pulse did not come up"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         pw
@@ -65,7 +68,10 @@ impl PipeWire {
     /// (success, stdout) of `pactl ARGS`.
     fn pactl(&self, args: &[&str]) -> (bool, String) {
         match self.cmd("pactl").args(args).output() {
-            Ok(o) => (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned()),
+            Ok(o) => (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+            ),
             Err(_) => (false, String::new()),
         }
     }
@@ -77,7 +83,9 @@ impl Drop for PipeWire {
             let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
         }
         let t0 = Instant::now();
-        while self.session.try_wait().ok().flatten().is_none() && t0.elapsed() < Duration::from_secs(5) {
+        while self.session.try_wait().ok().flatten().is_none()
+            && t0.elapsed() < Duration::from_secs(5)
+        {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.session.kill();
@@ -200,7 +208,13 @@ fn virtual_mic_appears_carries_the_enhanced_signal_and_is_removed_after_sigterm(
     // Record from the virtual mic while the speech plays into the daemon's input.
     let mut rec = pw
         .cmd("parec")
-        .args(["-d", "widen_microphone", "--format=float32le", "--rate=48000", "--channels=1"])
+        .args([
+            "-d",
+            "widen_microphone",
+            "--format=float32le",
+            "--rate=48000",
+            "--channels=1",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -218,7 +232,9 @@ fn virtual_mic_appears_carries_the_enhanced_signal_and_is_removed_after_sigterm(
         .unwrap();
     assert!(played.success());
     std::thread::sleep(Duration::from_millis(500));
-    let _ = Command::new("kill").args(["-TERM", &rec.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &rec.id().to_string()])
+        .status();
     let _ = rec.wait();
     let bytes = reader.join().unwrap();
     let recorded: Vec<f32> = bytes
@@ -227,7 +243,9 @@ fn virtual_mic_appears_carries_the_enhanced_signal_and_is_removed_after_sigterm(
         .collect();
 
     // SIGTERM: clean exit, the source is gone.
-    let _ = Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
     let status = daemon.wait().unwrap();
     let mut err = String::new();
     let _ = daemon.stderr.take().unwrap().read_to_string(&mut err);
@@ -238,12 +256,18 @@ fn virtual_mic_appears_carries_the_enhanced_signal_and_is_removed_after_sigterm(
         "\"widen microphone\" still there after exit:\n{sources}"
     );
     let modules = pw.pactl(&["list", "short", "modules"]).1;
-    assert!(!modules.contains("widen_out"), "modules left behind:\n{modules}");
+    assert!(
+        !modules.contains("widen_out"),
+        "modules left behind:\n{modules}"
+    );
 
     let peak = recorded.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     eprintln!("daemon stderr:\n{err}");
     assert!(recorded.len() > RATE as usize * 2, "recording too short");
-    assert!(peak > 0.05, "the virtual mic carried no speech (peak {peak})");
+    assert!(
+        peak > 0.05,
+        "the virtual mic carried no speech (peak {peak})"
+    );
     let hb_in = high_band_share(&speech, 4_500.0);
     let hb_out = high_band_share(&recorded, 4_500.0);
     eprintln!(

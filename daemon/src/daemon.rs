@@ -104,6 +104,12 @@ pub enum LiveError {
         /// Formats it offers.
         found: String,
     },
+    /// The input is the virtual microphone itself (it became the default source).
+    #[error("the input device \"{device}\" is widen's own virtual microphone (expected a real capture device: pass --input, see --list-devices)")]
+    FeedbackInput {
+        /// The device id.
+        device: String,
+    },
     /// Building the engine failed.
     #[error("engine: {0}")]
     Engine(#[from] EngineError),
@@ -299,12 +305,12 @@ fn pick_config(
     let want = rate.or(default.as_ref().map(|d| d.sample_rate()));
     if let Some(w) = want {
         if let Some(r) = floats.iter().find(|r| r.contains_rate(w)) {
-            return Ok((*r).clone().with_sample_rate(w));
+            return Ok((**r).with_sample_rate(w));
         }
     }
     let fallback = default
         .filter(|d| d.sample_format() == cpal::SampleFormat::F32)
-        .unwrap_or_else(|| floats[0].clone().with_max_sample_rate());
+        .unwrap_or_else(|| floats[0].with_max_sample_rate());
     if let Some(w) = rate {
         fallbacks.push(format!(
             "{dstr} device \"{dname}\" does not run at {w} Hz; using {} Hz",
@@ -660,7 +666,7 @@ pub fn run(
     let t0 = Instant::now();
     let counters = Arc::new(Counters::default());
     // Dropped last (after the streams): removes the virtual microphone on every exit path.
-    let vmic = if cfg.virtual_mic {
+    let mut vmic = if cfg.virtual_mic {
         let m = VirtualMic::create()?;
         on_event(Event::Log(format!(
             "virtual microphone \"{}\" created (source {}, fed by sink {})",
@@ -672,7 +678,7 @@ pub fn run(
     } else {
         None
     };
-    let out_override = vmic.as_ref().map(|m| m.sink());
+    let out_override = cfg.virtual_mic.then_some(crate::virtual_mic::SINK_NAME);
     let mut session = Some(start_session(&cfg, out_override, &mut factory, &counters)?);
     let mut sessions = 1u64;
     if let Some(s) = &session {
@@ -729,7 +735,36 @@ pub fn run(
                 next_try = now + backoff;
             }
         } else if now >= next_try {
-            match start_session(&cfg, out_override, &mut factory, &counters) {
+            let mut mic_ok = true;
+            if cfg.virtual_mic && !vmic.as_ref().is_some_and(|m| m.is_present()) {
+                // The server restarted without our modules: make them again.
+                vmic = None;
+                match VirtualMic::create() {
+                    Ok(m) => {
+                        on_event(Event::Log("virtual microphone re-created".into()));
+                        vmic = Some(m);
+                    }
+                    Err(e) => {
+                        mic_ok = false;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        next_try = now + backoff;
+                        let msg = e.to_string();
+                        if msg != last_err {
+                            on_event(Event::Log(format!("{msg}; retrying")));
+                            last_err = msg;
+                        }
+                    }
+                }
+            }
+            let attempt = if mic_ok {
+                start_session(&cfg, out_override, &mut factory, &counters)
+            } else {
+                Err(LiveError::Backend {
+                    what: "reconnect".into(),
+                    reason: "the virtual microphone is missing".into(),
+                })
+            };
+            match attempt {
                 Ok(s) => {
                     Counters::bump(&counters.restarts);
                     sessions += 1;

@@ -269,10 +269,9 @@ impl InputSide {
                 // The output side has stopped reading (device gone): drop, never block.
                 Counters::bump(&self.counters.overflows);
             }
-            self.counters.last_push_ns.store(
-                self.clock.elapsed().as_nanos() as u64,
-                Ordering::Relaxed,
-            );
+            self.counters
+                .last_push_ns
+                .store(self.clock.elapsed().as_nanos() as u64, Ordering::Relaxed);
             start += n;
         }
     }
@@ -441,13 +440,15 @@ impl OutputSide {
                 }
             }
             Some(s) => {
-                let got = s.produce(&mut self.mono[..n], |buf| ring.pop_entire_slice(buf).is_ok());
+                let got = s.produce(&mut self.mono[..n], |buf| {
+                    ring.pop_entire_slice(buf).is_ok()
+                });
                 // Phase-corrected fill: slots plus what the input clock has produced since its
                 // last callback (see the sync module docs).
                 let since_push = (self.clock.elapsed().as_nanos() as u64)
                     .saturating_sub(self.counters.last_push_ns.load(Ordering::Relaxed));
-                let accrued = (since_push as f64 * 1e-9 * self.in_rate as f64)
-                    .min(self.max_in_block as f64);
+                let accrued =
+                    (since_push as f64 * 1e-9 * self.in_rate as f64).min(self.max_in_block as f64);
                 s.steer(ring.slots() as f64 + accrued, n as f64 / self.rate as f64);
                 self.counters.drift_ppm.store(
                     (s.controller().correction_ppm() as f32).to_bits(),

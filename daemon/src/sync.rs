@@ -287,8 +287,12 @@ mod tests {
     fn controller_is_deterministic_and_signed() {
         let mut a = DriftController::new(1000, 48_000);
         let mut b = DriftController::new(1000, 48_000);
-        let ra: Vec<f64> = (0..100).map(|i| a.update(1000.0 + i as f64 * 10.0, 0.005)).collect();
-        let rb: Vec<f64> = (0..100).map(|i| b.update(1000.0 + i as f64 * 10.0, 0.005)).collect();
+        let ra: Vec<f64> = (0..100)
+            .map(|i| a.update(1000.0 + i as f64 * 10.0, 0.005))
+            .collect();
+        let rb: Vec<f64> = (0..100)
+            .map(|i| b.update(1000.0 + i as f64 * 10.0, 0.005))
+            .collect();
         assert_eq!(ra, rb);
         // A filling ring (fast input) slows the output/input ratio down.
         assert!(*ra.last().unwrap() < 1.0);

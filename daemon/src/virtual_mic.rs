@@ -95,6 +95,14 @@ impl VirtualMic {
         Ok(mic)
     }
 
+    /// Whether the sink still exists (an audio server restart drops the modules).
+    pub fn is_present(&self) -> bool {
+        pactl(&["list", "short", "sinks"]).is_ok_and(|l| {
+            l.lines()
+                .any(|line| line.split('\t').nth(1) == Some(SINK_NAME))
+        })
+    }
+
     /// The sink the daemon's output goes to.
     pub fn sink(&self) -> &'static str {
         SINK_NAME

@@ -78,8 +78,14 @@ fn run_mode(mode: Mode, server: &str) -> (usize, usize, f32, u64, u64) {
 #[test]
 fn live_output_equals_offline_engine_after_reported_latency() {
     for (mode, server) in [
-        (Mode::LowLatency, format!("widen-test-ll-{}", std::process::id())),
-        (Mode::Quality, format!("widen-test-q-{}", std::process::id())),
+        (
+            Mode::LowLatency,
+            format!("widen-test-ll-{}", std::process::id()),
+        ),
+        (
+            Mode::Quality,
+            format!("widen-test-q-{}", std::process::id()),
+        ),
     ] {
         let (reported, measured, max_diff, late, _xruns) = run_mode(mode, &server);
         assert_eq!(late, 0, "{mode:?}: the worker was late (dry output)");

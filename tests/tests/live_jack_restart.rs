@@ -13,7 +13,10 @@ fn jackd_killed_and_restarted_audio_resumes_within_2_s() {
     let name = format!("widen-test-restart-{}", std::process::id());
     let mut jack = JackServer::start(&name, PERIOD);
     let speech = band_limited_speech(1.0);
-    let daemon = Daemon::start(jack_config(Mode::LowLatency, 50.0), models(Mode::LowLatency));
+    let daemon = Daemon::start(
+        jack_config(Mode::LowLatency, 50.0),
+        models(Mode::LowLatency),
+    );
     let info = daemon.started(Duration::from_secs(20));
 
     let mut h = Harness::new(speech.clone(), true);
@@ -27,7 +30,10 @@ fn jackd_killed_and_restarted_audio_resumes_within_2_s() {
     jack.stop();
     drop(h);
     std::thread::sleep(Duration::from_millis(700));
-    assert!(daemon.alive(), "the daemon exited when the server went away");
+    assert!(
+        daemon.alive(),
+        "the daemon exited when the server went away"
+    );
 
     jack = JackServer::start(&name, PERIOD);
     let back = Instant::now();

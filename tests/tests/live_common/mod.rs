@@ -96,7 +96,10 @@ impl JackServer {
             if jack::Client::new("probe", opts).is_ok() {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(10), "jackd {name} did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "jackd {name} did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         s
@@ -125,6 +128,9 @@ impl Drop for JackServer {
     }
 }
 
+/// The harness's JACK process callback.
+type ProcessFn = Box<dyn FnMut(&jack::Client, &jack::ProcessScope) -> jack::Control + Send>;
+
 struct HarnessState {
     go: AtomicBool,
     played: AtomicUsize,
@@ -133,7 +139,7 @@ struct HarnessState {
 /// A JACK client that plays `signal` into the daemon's input and records its output, from the
 /// same cycle on: recorded sample `n` came out of the daemon while input sample `n` went in.
 pub struct Harness {
-    client: Option<jack::AsyncClient<(), jack::contrib::ClosureProcessHandler<(), Box<dyn FnMut(&jack::Client, &jack::ProcessScope) -> jack::Control + Send>>>>,
+    client: Option<jack::AsyncClient<(), jack::contrib::ClosureProcessHandler<(), ProcessFn>>>,
     state: Arc<HarnessState>,
     rec: rtrb::Consumer<f32>,
     pub recorded: Vec<f32>,
@@ -149,7 +155,9 @@ impl Harness {
         let out = client
             .register_port("out", jack::AudioOut::default())
             .unwrap();
-        let inp = client.register_port("in", jack::AudioIn::default()).unwrap();
+        let inp = client
+            .register_port("in", jack::AudioIn::default())
+            .unwrap();
         let state = Arc::new(HarnessState {
             go: AtomicBool::new(false),
             played: AtomicUsize::new(0),
@@ -159,28 +167,27 @@ impl Harness {
         let len = signal.len();
         let (mut out, inp) = (out, inp);
         let mut pos = 0usize;
-        let cb: Box<dyn FnMut(&jack::Client, &jack::ProcessScope) -> jack::Control + Send> =
-            Box::new(move |_c, ps| {
-                let o = out.as_mut_slice(ps);
-                if !st.go.load(Ordering::Acquire) {
-                    o.fill(0.0);
-                    return jack::Control::Continue;
-                }
-                for y in o.iter_mut() {
-                    *y = if pos < len {
-                        signal[pos]
-                    } else if looped {
-                        signal[pos % len]
-                    } else {
-                        0.0
-                    };
-                    pos += 1;
-                }
-                st.played.store(pos, Ordering::Release);
-                let i = inp.as_slice(ps);
-                let _ = tx.push_entire_slice(i);
-                jack::Control::Continue
-            });
+        let cb: ProcessFn = Box::new(move |_c, ps| {
+            let o = out.as_mut_slice(ps);
+            if !st.go.load(Ordering::Acquire) {
+                o.fill(0.0);
+                return jack::Control::Continue;
+            }
+            for y in o.iter_mut() {
+                *y = if pos < len {
+                    signal[pos]
+                } else if looped {
+                    signal[pos % len]
+                } else {
+                    0.0
+                };
+                pos += 1;
+            }
+            st.played.store(pos, Ordering::Release);
+            let i = inp.as_slice(ps);
+            let _ = tx.push_entire_slice(i);
+            jack::Control::Continue
+        });
         let client = client
             .activate_async((), jack::contrib::ClosureProcessHandler::new(cb))
             .expect("activate harness");
@@ -205,11 +212,18 @@ impl Harness {
         let t0 = Instant::now();
         let (ins, outs) = loop {
             let ins = c.ports(Some("cpal_client_.*_in:"), None, jack::PortFlags::IS_INPUT);
-            let outs = c.ports(Some("cpal_client_.*_out:"), None, jack::PortFlags::IS_OUTPUT);
+            let outs = c.ports(
+                Some("cpal_client_.*_out:"),
+                None,
+                jack::PortFlags::IS_OUTPUT,
+            );
             if !ins.is_empty() && !outs.is_empty() {
                 break (ins, outs);
             }
-            assert!(t0.elapsed() < timeout, "the daemon's JACK ports did not appear");
+            assert!(
+                t0.elapsed() < timeout,
+                "the daemon's JACK ports did not appear"
+            );
             std::thread::sleep(Duration::from_millis(10));
         };
         for p in &ins {
@@ -247,11 +261,27 @@ impl Harness {
         }
     }
 
+    /// Drops what was recorded so far; returns its peak |x|.
+    pub fn discard(&mut self) -> f32 {
+        let n = self.rec.slots();
+        let mut peak = 0.0f32;
+        if let Ok(chunk) = self.rec.read_chunk(n) {
+            let (a, b) = chunk.as_slices();
+            peak = a.iter().chain(b).fold(0.0f32, |m, v| m.max(v.abs()));
+            chunk.commit_all();
+        }
+        peak
+    }
+
     /// Plays until `n` samples have gone out (draining the recording), or panics after `timeout`.
     pub fn run_until(&mut self, n: usize, timeout: Duration) {
         let t0 = Instant::now();
         while self.played() < n {
-            assert!(t0.elapsed() < timeout, "harness stalled at {} of {n} samples", self.played());
+            assert!(
+                t0.elapsed() < timeout,
+                "harness stalled at {} of {n} samples",
+                self.played()
+            );
             self.drain();
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -324,7 +354,9 @@ impl Daemon {
     pub fn finish(mut self) -> Summary {
         self.stop.store(true, Ordering::Release);
         let h = self.handle.take().unwrap();
-        h.join().expect("daemon thread panicked").expect("daemon failed")
+        h.join()
+            .expect("daemon thread panicked")
+            .expect("daemon failed")
     }
 
     /// The status reports received so far.
@@ -350,7 +382,8 @@ impl Drop for Daemon {
 
 /// The low-latency models (ONNX Runtime, 1 thread).
 pub fn models(mode: Mode) -> LiveModels {
-    LiveModels::load(mode, None, 1).expect("load models (run scripts/setup-tests.sh for ONNX Runtime)")
+    LiveModels::load(mode, None, 1)
+        .expect("load models (run scripts/setup-tests.sh for ONNX Runtime)")
 }
 
 /// A JACK daemon config at the test period.
