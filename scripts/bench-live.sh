@@ -14,7 +14,7 @@ printf '| mode | period | daemon latency | end to end | CPU (one core) median / 
 for mode in low-latency quality; do
   for period in 256 128; do
     name="widen-bench-$$-$period"
-    jackd -n "$name" --no-realtime -d dummy -r 48000 -p "$period" >/dev/null 2>&1 &
+    jackd -n "$name" --no-realtime -S -t 5000 -d dummy -r 48000 -p "$period" >/dev/null 2>&1 &
     jpid=$!
     sleep 1.5
     out=$(JACK_DEFAULT_SERVER="$name" "$bin" live --host jack --buffer "$period" --mode "$mode" \

@@ -73,11 +73,24 @@ pub struct JackServer {
 }
 
 impl JackServer {
-    /// Starts `jackd -n NAME --no-realtime -d dummy -r 48000 -p PERIOD` and waits until it
-    /// accepts clients.
+    /// Starts `jackd -n NAME --no-realtime -S -t 5000 -d dummy -r 48000 -p PERIOD` and waits
+    /// until it accepts clients. Synchronous mode (`-S`) with a long client timeout: on a busy
+    /// machine the dummy driver's cycles run late (counted as xruns), but every client still
+    /// runs every cycle, so the data path stays bit-exact (in the default asynchronous mode a
+    /// late cycle can skip clients and corrupt the comparison).
     pub fn start(name: &str, period: u32) -> Self {
         let child = Command::new("jackd")
-            .args(["-n", name, "--no-realtime", "-d", "dummy", "-r"])
+            .args([
+                "-n",
+                name,
+                "--no-realtime",
+                "-S",
+                "-t",
+                "5000",
+                "-d",
+                "dummy",
+                "-r",
+            ])
             .arg(RATE.to_string())
             .arg("-p")
             .arg(period.to_string())
