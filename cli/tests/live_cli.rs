@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{error_lines, widen_env};
 
-/// `jackd -n NAME --no-realtime -d dummy -r 48000 -p 256`, stopped on drop.
+/// `jackd -n NAME --no-realtime -S -t 5000 -d dummy -r 48000 -p 256`, stopped on drop.
 struct Jack(Child, String);
 
 impl Jack {
@@ -20,6 +20,9 @@ impl Jack {
                 "-n",
                 &name,
                 "--no-realtime",
+                "-S",
+                "-t",
+                "5000",
                 "-d",
                 "dummy",
                 "-r",
