@@ -31,8 +31,10 @@ last = [l for l in lines if l.get("event") == "stopped"][0]
 cpu = sorted(s["cpu_percent"] for s in status)
 e2e = sorted(s["end_to_end_ms"] for s in status)
 lat = st["latency_frames"]
-print(f"| {mode} | {period} | {lat} frames = {1000*lat/st[\"rate\"]:.1} ms | {e2e[len(e2e)//2]:.1} ms "
-      f"| {cpu[len(cpu)//2]:.1} % / {cpu[-1]:.1} % | {last[\"late_blocks\"]} | {last[\"xruns\"]} |")
+ms = 1000 * lat / st["rate"]
+late, xr = last["late_blocks"], last["xruns"]
+print(f"| {mode} | {period} | {lat} frames = {ms:.1f} ms | {e2e[len(e2e)//2]:.1f} ms "
+      f"| {cpu[len(cpu)//2]:.1f} % / {cpu[-1]:.1f} % | {late} | {xr} |")
 ' "$mode" "$period"
   done
 done
