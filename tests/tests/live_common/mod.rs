@@ -78,19 +78,23 @@ impl JackServer {
     /// machine the dummy driver's cycles run late (counted as xruns), but every client still
     /// runs every cycle, so the data path stays bit-exact (in the default asynchronous mode a
     /// late cycle can skip clients and corrupt the comparison).
+    /// `WIDEN_JACK_RT=1` runs the server with real-time scheduling instead (`-R -P 70`; needs
+    /// the right to use SCHED_FIFO, e.g. root or the `audio` group), as a live setup would.
     pub fn start(name: &str, period: u32) -> Self {
+        let rt = std::env::var_os("WIDEN_JACK_RT").is_some_and(|v| v == "1");
+        let sched: &[&str] = if rt {
+            &["-R", "-P", "70"]
+        } else {
+            &["--no-realtime"]
+        };
+        Self::start_with(name, period, &[sched, &["-S", "-t", "5000"]].concat())
+    }
+
+    fn start_with(name: &str, period: u32, flags: &[&str]) -> Self {
         let child = Command::new("jackd")
-            .args([
-                "-n",
-                name,
-                "--no-realtime",
-                "-S",
-                "-t",
-                "5000",
-                "-d",
-                "dummy",
-                "-r",
-            ])
+            .args(["-n", name])
+            .args(flags)
+            .args(["-d", "dummy", "-r"])
             .arg(RATE.to_string())
             .arg("-p")
             .arg(period.to_string())
