@@ -15,6 +15,8 @@ use widen_core::analysis::BandwidthAccumulator;
 use widen_core::io::{write, Audio, SampleFormat};
 
 const RATE: u32 = 48_000;
+/// Gain on the generated band (`--mix`): see the daemon's arguments below.
+const MIX: f32 = 1e5;
 
 /// A private PipeWire session; torn down on drop.
 struct PipeWire {
@@ -173,6 +175,10 @@ fn virtual_mic_appears_carries_the_enhanced_signal_and_is_removed_after_sigterm(
             // The test machine is shared: a late worker would play dry (no high band).
             "--safety-ms",
             "150",
+            // The untrained placeholder models generate about 1e-12 of the power above 4.5 kHz,
+            // below what a glitch adds; scaled by 1e5 their band is measurable.
+            "--mix",
+            "100000",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -269,16 +275,28 @@ fn virtual_mic_appears_carries_the_enhanced_signal_and_is_removed_after_sigterm(
         "the virtual mic carried no speech (peak {peak})"
     );
     let hb_in = high_band_share(&speech, 4_500.0);
+    // What the same engine gives offline for the same input.
+    let models = widen_daemon::LiveModels::load(widen_daemon::Mode::LowLatency, None, 1).unwrap();
+    let mut engine = models.engine(RATE, 1 << 14).unwrap();
+    engine.set_amount(MIX);
+    let offline = widen_core::engine::process_offline(&mut engine, &speech).unwrap();
+    let hb_offline = high_band_share(&offline, 4_500.0);
+    eprintln!("offline engine: share above 4.5 kHz {hb_offline:.2e}");
     let hb_out = high_band_share(&recorded, 4_500.0);
     eprintln!(
         "recorded {} samples, peak {peak:.3}; share of power above 4.5 kHz: input {hb_in:.2e}, virtual mic {hb_out:.2e}",
         recorded.len()
     );
-    // The input has nothing above 4.5 kHz (about 1e-13 of its power: resampler leakage); the
-    // engine's generated band (untrained placeholder models: about 1e-5) must be there, far
-    // above that. A dry or merely delayed signal fails both bounds.
+    // The input has nothing above 4.5 kHz (resampler leakage only); the virtual mic carries the
+    // engine's generated band, as much of it as the offline engine makes from the same input:
+    // at least a third of it (the glitch-only level of the live stream, seen with the band
+    // unscaled, is 30 times lower), at most 5 times (stream-start underruns add up to about 2x).
     assert!(
-        hb_out > 1e-7 && hb_out > 1e3 * hb_in,
+        hb_out > 1e3 * hb_in,
         "no generated high band: {hb_out:e} of the power above 4.5 kHz vs the input's {hb_in:e}"
+    );
+    assert!(
+        hb_out > hb_offline / 3.0 && hb_out < hb_offline * 5.0,
+        "high band {hb_out:e} vs the offline engine's {hb_offline:e}"
     );
 }
