@@ -52,5 +52,6 @@ fi
 bash "$root/scripts/setup-ort.sh"
 bash "$root/scripts/setup-torch.sh"
 bash "$root/scripts/setup-plugin.sh"  # qtractor_plugin_scan for the plugin host tests
+bash "$root/scripts/setup-live.sh"  # JACK/PipeWire/ALSA/Pulse packages for widen live (daemon/)
 
 log "ok (python: $venv/bin/python, speech: $kt, onnxruntime: $cache/onnxruntime)"

@@ -42,6 +42,7 @@ commands! {
     CheckBw => cmd_check_bw,
     MakeDataset => cmd_make_dataset,
     Eval => cmd_eval,
+    Live => cmd_live,
 }
 
 fn main() -> ExitCode {

@@ -232,3 +232,10 @@ pub mod plugin {
     /// playing the block dry (s).
     pub const OFFLINE_WAIT_SECONDS: f64 = 5.0;
 }
+
+/// `widen live` (daemon/).
+pub mod live {
+    /// Frames per model call in the live engine: every hop runs both models, so the latency is
+    /// the models' lookahead and nothing more (larger chunks add `(chunk - 1) * hop`).
+    pub const CHUNK_FRAMES: usize = 1;
+}
