@@ -605,6 +605,8 @@ fn griffin_lim_phase_copy_and_no_splice_work() {
         &"-o",
         &out,
         &"--no-splice",
+        &"--vocoder",
+        &"vocos",
         &"--format",
         &"f32",
     ]));
