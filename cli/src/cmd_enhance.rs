@@ -70,7 +70,7 @@ pub struct Args {
     /// Process at most N files (in sorted order).
     #[arg(long, value_name = "N")]
     max_files: Option<usize>,
-    /// High-band synthesis [default: the model set's, normally vocos]. vocos: the vocoder model;
+    /// High-band synthesis [default: the model set's; phase-copy for the shipped sets until a trained vocoder ships]. vocos: the vocoder model;
     /// phase-copy: magnitude from the predicted mel, phase copied from the low band;
     /// griffin-lim: Griffin-Lim phase (whole file in memory).
     #[arg(long, value_enum)]
