@@ -211,9 +211,13 @@ pub mod contract {
 
 /// Settings of the CLAP/VST3 plugin (`plugin/`).
 pub mod plugin {
-    /// Frames per model call in the plugin: one hop, the lowest latency; per-hop inference is
-    /// far below the hop period (README benchmarks), so the worker keeps up.
+    /// Frames per model call in the plugin's low-latency mode: one hop, the lowest latency;
+    /// per-hop inference is far below the hop period (README benchmarks), so the worker keeps up.
     pub const CHUNK_FRAMES: usize = 1;
+    /// Frames per model call in the quality mode. Each call recomputes the generator's 40 + 40
+    /// frames of context, so one frame per call cost a third of a core and late blocks; eight
+    /// cut that about fivefold for 7 hops (81 ms) more on a latency of about half a second.
+    pub const QUALITY_CHUNK_FRAMES: usize = 8;
     /// Largest host block the plugin accepts per call; longer blocks are split.
     pub const MAX_BLOCK: usize = 8192;
     /// Lowest and highest host sample rates the plugin supports (Hz).
@@ -238,4 +242,6 @@ pub mod live {
     /// Frames per model call in the live engine: every hop runs both models, so the latency is
     /// the models' lookahead and nothing more (larger chunks add `(chunk - 1) * hop`).
     pub const CHUNK_FRAMES: usize = 1;
+    /// Frames per model call in the quality mode (see `plugin::QUALITY_CHUNK_FRAMES`).
+    pub const QUALITY_CHUNK_FRAMES: usize = 8;
 }

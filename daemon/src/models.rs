@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use widen_core::config::{contract, live::CHUNK_FRAMES};
+use widen_core::config::{
+    contract,
+    live::{CHUNK_FRAMES, QUALITY_CHUNK_FRAMES},
+};
 use widen_core::engine::{engine_config_for, Engine, EngineConfig, EngineError};
 use widen_core::model::{ModelSet, Variant};
 use widen_core::runtime::{init_ort, Device, SessionOptions, SharedModel};
@@ -60,10 +63,15 @@ impl LiveModels {
     }
 
     /// The live engine configuration at `rate` in and out: the set's sidecar, one frame per
-    /// model call ([`CHUNK_FRAMES`]).
+    /// model call ([`CHUNK_FRAMES`]) for the low-latency set, [`QUALITY_CHUNK_FRAMES`] for the
+    /// quality set (whose 40 + 40 frames of context are recomputed per call).
     pub fn engine_config(&self, rate: u32) -> EngineConfig {
+        let chunk_frames = match self.set.sidecar().variant {
+            Variant::Quality => QUALITY_CHUNK_FRAMES,
+            Variant::LowLatency => CHUNK_FRAMES,
+        };
         EngineConfig {
-            chunk_frames: CHUNK_FRAMES,
+            chunk_frames,
             ..engine_config_for(&self.set, rate, rate)
         }
     }

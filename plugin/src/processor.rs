@@ -373,7 +373,11 @@ impl std::fmt::Debug for Processor {
 /// The engine configuration the plugin uses for `settings` at `rate`.
 pub fn plugin_engine_config(set: &ModelSet, settings: EngineSettings, rate: u32) -> EngineConfig {
     let mut c = engine_config_for(set, rate, rate);
-    c.chunk_frames = cfg::CHUNK_FRAMES;
+    c.chunk_frames = if settings.quality {
+        cfg::QUALITY_CHUNK_FRAMES
+    } else {
+        cfg::CHUNK_FRAMES
+    };
     if let Some(hz) = settings.cutoff_hz {
         c.cutoff_hz = hz;
     }
