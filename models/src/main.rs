@@ -29,6 +29,15 @@ enum Cmd {
     Export(ExportArgs),
     /// Score checkpoints and sinc on a corpus split (Griffin-Lim synthesis, band splice).
     Evaluate(EvalArgs),
+    /// Draw a run's curves (log.jsonl) as a PNG.
+    Plot {
+        /// The run's log.jsonl.
+        #[arg(long)]
+        log: PathBuf,
+        /// PNG to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -394,6 +403,7 @@ fn main() {
         Cmd::TrainGan(a) => train_cmd(Kind2::Gan, a),
         Cmd::Export(a) => export_cmd(a),
         Cmd::Evaluate(a) => eval_cmd(a),
+        Cmd::Plot { log, out } => widen_train::plot::plot_log(&log, &out),
     };
     if let Err(e) = r {
         eprintln!("widen-train: error: {e:#}");

@@ -1,7 +1,7 @@
 //! A PNG of the training curves, drawn without any font or plotting dependency.
 //!
 //! Three stacked panels over the step axis (each auto-scaled, grid lines at tenths):
-//! 1. training loss (black);
+//! 1. training loss, log10 scale (black);
 //! 2. high-band log-mel L1: training (blue), in-corpus hold-out (green), eval split (red);
 //! 3. eval-split LSD-HF with Griffin-Lim (red) and the sinc baseline (grey line).
 
@@ -116,8 +116,8 @@ pub fn plot_log(log: &Path, png: &Path) -> Result<()> {
         let f = |k: &str| v[k].as_f64();
         match v["kind"].as_str() {
             Some("train") => {
-                if let Some(x) = f("loss") {
-                    train.push((step, x));
+                if let Some(x) = f("loss").filter(|x| *x > 0.0) {
+                    train.push((step, x.log10()));
                 }
                 if let Some(x) = f("hf_l1") {
                     train_hf.push((step, x));
