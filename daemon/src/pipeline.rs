@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 use widen_core::config::engine::RT_CROSSFADE;
+use widen_core::dsp::DelayLine;
 use widen_core::engine::{RealtimeEngine, RealtimeMonitor, StreamProcessor};
 
 use crate::stats::Counters;
@@ -36,27 +37,6 @@ pub const OVERLOAD_WINDOW_S: f64 = 1.0;
 pub const BYPASS_FIRST_HOLD_S: f64 = 2.0;
 /// Longest bypass hold (s).
 pub const BYPASS_MAX_HOLD_S: f64 = 30.0;
-
-/// Fixed delay line (the daemon's own dry path while bypassing).
-struct DelayLine {
-    buf: Vec<f32>,
-    pos: usize,
-}
-
-impl DelayLine {
-    fn new(delay: usize) -> Self {
-        Self {
-            buf: vec![0.0; delay + 1],
-            pos: 0,
-        }
-    }
-
-    fn tick(&mut self, x: f32) -> f32 {
-        self.buf[self.pos] = x;
-        self.pos = (self.pos + 1) % self.buf.len();
-        self.buf[self.pos]
-    }
-}
 
 /// Where the bypass logic stands.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use widen_core::config::engine::RT_CROSSFADE;
 use widen_core::config::plugin as cfg;
 use widen_core::config::NARROW_BAND_RATE;
-use widen_core::dsp::StreamResampler;
+use widen_core::dsp::{DelayLine, StreamResampler};
 use widen_core::engine::mock::{MockGenerator, MockVocoder};
 use widen_core::engine::{
     engine_config_for, Engine, EngineConfig, EngineError, RealtimeEngine, RealtimeMonitor,
@@ -71,33 +71,6 @@ pub enum ProcessorError {
     /// A resampler refused its configuration.
     #[error("cannot build the band-limit resamplers: {0}")]
     Dsp(#[from] widen_core::dsp::DspError),
-}
-
-/// Fixed delay line.
-#[derive(Debug)]
-struct DelayLine {
-    buf: Vec<f32>,
-    pos: usize,
-}
-
-impl DelayLine {
-    fn new(delay: usize) -> Self {
-        Self {
-            buf: vec![0.0; delay + 1],
-            pos: 0,
-        }
-    }
-
-    fn tick(&mut self, x: f32) -> f32 {
-        self.buf[self.pos] = x;
-        self.pos = (self.pos + 1) % self.buf.len();
-        self.buf[self.pos]
-    }
-
-    fn clear(&mut self) {
-        self.buf.fill(0.0);
-        self.pos = 0;
-    }
 }
 
 /// Preallocated FIFO of samples.

@@ -12,12 +12,14 @@
 //! Shapes: a [`Spectrogram`] is frame-major (`data[t * n_bins + k]`), a [`MelSpec`] is
 //! mel-major (`data[m * n_frames + t]`, i.e. `[n_mels, T]` like the ONNX models).
 
+pub mod delay;
 pub mod filters;
 pub mod griffin_lim;
 pub mod mel;
 pub mod resample;
 pub mod stft;
 
+pub use delay::DelayLine;
 pub use griffin_lim::{griffin_lim, spectral_convergence, GriffinLimConfig};
 pub use mel::{mel_from_spectrogram, LogMel, MelFilterbank, MelSpec};
 pub use resample::{resample, StreamResampler};

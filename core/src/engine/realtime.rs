@@ -19,6 +19,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::{Engine, EngineError, EngineStats, StreamProcessor};
 use crate::config::engine::{RT_CROSSFADE, RT_QUEUE_SECONDS};
+use crate::dsp::DelayLine;
 
 /// How long the idle worker sleeps before looking for input again (it is also woken by
 /// every audio block).
@@ -98,34 +99,6 @@ impl std::fmt::Debug for RealtimeMonitor {
         f.debug_struct("RealtimeMonitor")
             .field("stats", &self.stats())
             .finish()
-    }
-}
-
-/// Fixed delay line (the dry path).
-struct DelayLine {
-    buf: Vec<f32>,
-    pos: usize,
-}
-
-impl DelayLine {
-    fn new(delay: usize) -> Self {
-        Self {
-            buf: vec![0.0; delay + 1],
-            pos: 0,
-        }
-    }
-
-    /// Writes `x`, returns the sample written `delay` calls ago.
-    fn tick(&mut self, x: f32) -> f32 {
-        self.buf[self.pos] = x;
-        self.pos = (self.pos + 1) % self.buf.len();
-        // The oldest slot is the next one to be written.
-        self.buf[self.pos]
-    }
-
-    fn clear(&mut self) {
-        self.buf.fill(0.0);
-        self.pos = 0;
     }
 }
 
