@@ -213,6 +213,13 @@ impl Default for Degrade {
     }
 }
 
+/// Rounds `x` to 16-bit PCM values in place (`widen_core::io::quantize`, the WAV writer's rule).
+pub fn quantise16(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = widen_core::io::quantize(*v, 16) as f32 / 32768.0;
+    }
+}
+
 /// One training pair, mel-major `[n_mels, frames]`.
 #[derive(Debug, Clone)]
 pub struct Example {
@@ -346,9 +353,7 @@ pub fn make_example(
             *v += (sigma * gauss(&mut rng)) as f32;
         }
     }
-    for v in nb.iter_mut() {
-        *v = (v.clamp(-1.0, 32767.0 / 32768.0) * 32768.0).round() / 32768.0;
-    }
+    quantise16(&mut nb);
     let mut up = resample_cached(&nb, NARROW_BAND_RATE, rate)?;
     up.resize(len, 0.0);
 

@@ -15,7 +15,7 @@ use widen_core::metrics::evaluate as metrics;
 use widen_core::model::Variant;
 use widen_onnx::nets::{ResCnnSpec, TrainedWeights};
 
-use crate::data::Clip;
+use crate::data::{quantise16, Clip};
 use crate::generator::Generator;
 use crate::validate::{self, narrow_band, TchRuntime};
 
@@ -116,12 +116,6 @@ pub fn runtime_from_weights(spec: &ResCnnSpec, weights: &TrainedWeights) -> Resu
         Ok(())
     })?;
     TchRuntime::new(spec, &vs)
-}
-
-fn quantise16(x: &mut [f32]) {
-    for v in x.iter_mut() {
-        *v = (v.clamp(-1.0, 32767.0 / 32768.0) * 32768.0).round() / 32768.0;
-    }
 }
 
 /// Scores `system` on `clips` (in parallel).

@@ -243,10 +243,9 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         let rate = spec::mel_config(variant).sample_rate;
         let hold = data::Corpus::load(&a.dataset_dir.join("train"), rate, data::is_holdout)?;
         let clips = validate::pick_clips(&hold, 32, 4.0);
-        let refs: Vec<_> = clips.iter().collect();
         let mut sweep = Vec::new();
         for amt in [0.3f32, 0.5, 0.7, 0.85, 1.0] {
-            let s = validate::gl_scores(variant, &gspec, &vs, &refs, amt)?;
+            let s = validate::gl_scores(variant, &gspec, &vs, &clips, amt)?;
             eprintln!(
                 "amount {amt}: LSD-HF {:.3}, PESQ-WB {:.3} ({} hold-out clips)",
                 s.lsd_hf, s.pesq, s.clips

@@ -215,7 +215,6 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         validate::fixed_batches(&eval, &mel, opts.frames, 16, 4, 0xe7a1)?
     };
     let eval_pick = validate::pick_clips(&eval, opts.eval_clips, 4.0);
-    let eval_refs: Vec<_> = eval_pick.iter().collect();
 
     // Models (initialised from the seed, so a run is reproducible from its options).
     tch::manual_seed(opts.seed as i64);
@@ -330,10 +329,10 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         let t0 = Instant::now();
         let hold_l1 = validate::batches_hf_l1(gen, &val_batches, n_mels, hf_band, dev);
         let eval_l1 = validate::batches_hf_l1(gen, &eval_batches, n_mels, hf_band, dev);
-        let gl = if eval_refs.is_empty() {
+        let gl = if eval_pick.is_empty() {
             None
         } else {
-            Some(validate::gl_scores(variant, &gspec, gvs, &eval_refs, 1.0)?)
+            Some(validate::gl_scores(variant, &gspec, gvs, &eval_pick, 1.0)?)
         };
         let better = state.best_holdout.is_none_or(|(b, _)| hold_l1 < b);
         if better {
@@ -351,8 +350,8 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         );
         Ok(better)
     };
-    if state.step == 0 && !eval_refs.is_empty() {
-        let sinc = validate::sinc_scores(&eval_refs);
+    if state.step == 0 && !eval_pick.is_empty() {
+        let sinc = validate::sinc_scores(&eval_pick)?;
         log.write(
             serde_json::json!({"step": 0, "kind": "baseline", "eval_sinc_lsd_hf": sinc.lsd_hf,
             "eval_sinc_lsd": sinc.lsd, "eval_sinc_pesq": sinc.pesq, "clips": sinc.clips}),

@@ -6,8 +6,7 @@ use anyhow::Result;
 use tch::{nn, Device, Kind, Tensor};
 use widen_core::config::NARROW_BAND_RATE;
 use widen_core::dsp::{resample, LogMel};
-use widen_core::engine::{enhance_offline, Context, EngineConfig, Synthesis};
-use widen_core::metrics::{lsd, pesq_wb};
+use widen_core::engine::{Context, EngineConfig, Synthesis};
 use widen_core::model::Variant;
 use widen_core::runtime::{ModelRuntime, RuntimeError};
 use widen_onnx::nets::ResCnnSpec;
@@ -157,13 +156,11 @@ pub fn gl_config(variant: Variant, ctx: (usize, usize), amount: f32) -> EngineCo
 /// quantisation (the common real case), deterministic.
 pub fn narrow_band(hr: &[f32]) -> Result<Vec<f32>> {
     let mut nb = resample(hr, widen_core::config::SAMPLE_RATE, NARROW_BAND_RATE)?;
-    for v in nb.iter_mut() {
-        *v = (v.clamp(-1.0, 32767.0 / 32768.0) * 32768.0).round() / 32768.0;
-    }
+    crate::data::quantise16(&mut nb);
     Ok(nb)
 }
 
-/// Mean scores over clips.
+/// Mean scores over clips (what the training log and the amount sweep record).
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Scores {
     /// Full-band LSD.
@@ -176,64 +173,41 @@ pub struct Scores {
     pub clips: usize,
 }
 
-/// Scores `enhance(nb)` against each clip; clips that fail are skipped.
-pub fn score(clips: &[&Clip], mut enhance: impl FnMut(&[f32]) -> Result<Vec<f32>>) -> Scores {
-    let rate = widen_core::config::SAMPLE_RATE;
-    let (mut s, mut n, mut p, mut np) = (Scores::default(), 0usize, 0.0, 0usize);
-    for c in clips {
-        let Ok(nb) = narrow_band(&c.samples) else {
-            continue;
-        };
-        let Ok(out) = enhance(&nb) else { continue };
-        if let Ok(l) = lsd(&c.samples, &out, rate) {
-            s.lsd += l.full;
-            s.lsd_hf += l.high;
-            n += 1;
+impl From<&crate::evaluate::Row> for Scores {
+    fn from(r: &crate::evaluate::Row) -> Self {
+        Self {
+            lsd: r.lsd,
+            lsd_hf: r.lsd_hf,
+            pesq: r.pesq_wb,
+            clips: r.clips,
         }
-        if let Ok(q) = pesq_wb(&c.samples, &out, rate) {
-            p += q;
-            np += 1;
-        }
-    }
-    let n_f = n.max(1) as f64;
-    Scores {
-        lsd: s.lsd / n_f,
-        lsd_hf: s.lsd_hf / n_f,
-        pesq: if np > 0 { p / np as f64 } else { f64::NAN },
-        clips: n,
     }
 }
 
-/// Scores the generator with Griffin-Lim synthesis at `amount`.
+/// Scores the generator with Griffin-Lim synthesis at `amount` (the engine's offline path,
+/// through [`crate::evaluate::score`]).
 pub fn gl_scores(
     variant: Variant,
     spec: &ResCnnSpec,
     trained: &nn::VarStore,
-    clips: &[&Clip],
+    clips: &[Clip],
     amount: f32,
 ) -> Result<Scores> {
-    let probe = TchRuntime::new(spec, trained)?;
-    let cfg = gl_config(
+    let weights = crate::export::trained_weights(trained)?;
+    let system = crate::evaluate::System::Generator {
         variant,
-        (probe.gen.context_left, probe.gen.context_right),
+        spec,
+        weights: &weights,
         amount,
-    );
-    drop(probe);
-    Ok(score(clips, |nb| {
-        let rt = TchRuntime::new(spec, trained)?;
-        Ok(enhance_offline(&cfg, Box::new(rt), None, nb)?)
-    }))
+        cutoff_hz: widen_core::config::model::DEFAULT_CUTOFF_HZ,
+        synthesis: Synthesis::GriffinLim { iterations: 32 },
+    };
+    Ok((&crate::evaluate::score(&system, clips)?.1).into())
 }
 
 /// Scores plain sinc upsampling (the baseline every figure is compared with).
-pub fn sinc_scores(clips: &[&Clip]) -> Scores {
-    score(clips, |nb| {
-        Ok(resample(
-            nb,
-            NARROW_BAND_RATE,
-            widen_core::config::SAMPLE_RATE,
-        )?)
-    })
+pub fn sinc_scores(clips: &[Clip]) -> Result<Scores> {
+    Ok((&crate::evaluate::score(&crate::evaluate::System::Sinc, clips)?.1).into())
 }
 
 /// Every `k`-th clip of `corpus` (by name order), at most `n`, cut to at most `max_secs`:
