@@ -2,7 +2,8 @@
 //! against librosa by widen-core's fixtures), and an exported generator run in ONNX Runtime
 //! against the same weights in tch.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::testdata;
 
 use tch::{nn, Device, Tensor};
 use widen_core::config::contract;
@@ -13,19 +14,6 @@ use widen_train::export::trained_weights;
 use widen_train::generator::Generator;
 use widen_train::spec;
 use widen_train::tch_mel::TchMel;
-
-/// Root of the real-speech test data: `$WIDEN_TESTDATA` or `<workspace>/.cache/testdata`.
-fn testdata() -> PathBuf {
-    let dir = std::env::var_os("WIDEN_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/testdata"));
-    assert!(
-        dir.join("ktuberling/fr").is_dir(),
-        "real-speech test data missing at {}: run scripts/setup-tests.sh (or set WIDEN_TESTDATA)",
-        dir.display()
-    );
-    dir
-}
 
 fn speech(rate: u32) -> Vec<f32> {
     let dir = testdata().join("ktuberling/fr");

@@ -1,23 +1,13 @@
 //! Training smoke test on a few real clips: the loss falls, checkpoints and the log are
 //! written, a resumed run retraces an uninterrupted one, and export writes a loadable set.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::testdata;
+use std::path::Path;
 
 use tch::Device;
 use widen_core::model::{ModelSet, Variant};
 use widen_train::train::{run, Kind2, TrainOptions};
-
-fn testdata() -> PathBuf {
-    let dir = std::env::var_os("WIDEN_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/testdata"));
-    assert!(
-        dir.join("ktuberling/fr").is_dir(),
-        "real-speech test data missing at {}: run scripts/setup-tests.sh (or set WIDEN_TESTDATA)",
-        dir.display()
-    );
-    dir
-}
 
 /// A tiny corpus: French words to train on, Irish words as the eval split.
 fn tiny_corpus(root: &Path) {
