@@ -170,19 +170,12 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     // Data.
     let rate = mel_cfg.sample_rate;
     let limit = opts.max_train_clips;
+    // Split by moving the clips: the audio is held once.
     let all_train = Corpus::load(&opts.corpus_dir.join("train"), rate, |_| true)?;
-    let mut train_clips: Vec<_> = all_train
+    let (mut hold_clips, mut train_clips): (Vec<_>, Vec<_>) = all_train
         .clips
-        .iter()
-        .filter(|c| !crate::data::is_holdout(&c.name))
-        .cloned()
-        .collect();
-    let mut hold_clips: Vec<_> = all_train
-        .clips
-        .iter()
-        .filter(|c| crate::data::is_holdout(&c.name))
-        .cloned()
-        .collect();
+        .into_iter()
+        .partition(|c| crate::data::is_holdout(&c.name));
     if let Some(n) = limit {
         train_clips.truncate(n);
         hold_clips.truncate(n.div_ceil(4));
@@ -191,7 +184,8 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         // Tiny corpora (smoke tests): validate on the training clips.
         hold_clips = train_clips.clone();
     }
-    let train = Corpus::from_clips(train_clips);
+    // Shared with the batch thread, not copied.
+    let train = std::sync::Arc::new(Corpus::from_clips(train_clips));
     let hold = Corpus::from_clips(hold_clips);
     let eval = match Corpus::load(&opts.corpus_dir.join("eval"), rate, |_| true) {
         Ok(c) => c,
@@ -304,7 +298,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     let (tx, rx) = mpsc::sync_channel::<Result<(u64, Batch)>>(4);
     let (first, total) = (state.step, state.total_steps);
     let (bs, frames, seed) = (opts.batch_size, opts.frames, opts.seed);
-    let train_c = train.clone();
+    let train_c = std::sync::Arc::clone(&train);
     let mel2 = LogMel::new(mel_cfg.clone())?;
     let producer = std::thread::spawn(move || {
         for s in first..total {
