@@ -120,31 +120,35 @@ pub fn runtime_from_weights(spec: &ResCnnSpec, weights: &TrainedWeights) -> Resu
 
 /// Scores `system` on `clips` (in parallel).
 pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
+    // The engine settings are the same for every clip; only the runtime is per thread.
+    let cfg = match system {
+        System::Sinc => None,
+        System::Generator {
+            variant,
+            spec,
+            amount,
+            cutoff_hz,
+            synthesis,
+            ..
+        } => {
+            let (_, left, right) = spec.layers()?;
+            let mut cfg = validate::gl_config(*variant, (left, right), *amount);
+            cfg.cutoff_hz = *cutoff_hz;
+            cfg.synthesis = *synthesis;
+            Some(cfg)
+        }
+    };
     let scored: Vec<(String, widen_core::metrics::Scores)> = clips
         .par_iter()
         .filter_map(|c| {
             let run = || -> Result<widen_core::metrics::Scores> {
                 let nb = narrow_band(&c.samples)?;
-                let mut out = match system {
-                    System::Sinc => resample(&nb, NARROW_BAND_RATE, SAMPLE_RATE)?,
-                    System::Generator {
-                        variant,
-                        spec,
-                        weights,
-                        amount,
-                        cutoff_hz,
-                        synthesis,
-                    } => {
+                let mut out = match (system, &cfg) {
+                    (System::Generator { spec, weights, .. }, Some(cfg)) => {
                         let rt = runtime_from_weights(spec, weights)?;
-                        let mut cfg = validate::gl_config(
-                            *variant,
-                            (rt_ctx(spec)?.0, rt_ctx(spec)?.1),
-                            *amount,
-                        );
-                        cfg.cutoff_hz = *cutoff_hz;
-                        cfg.synthesis = *synthesis;
-                        enhance_offline(&cfg, Box::new(rt), None, &nb)?
+                        enhance_offline(cfg, Box::new(rt), None, &nb)?
                     }
+                    _ => resample(&nb, NARROW_BAND_RATE, SAMPLE_RATE)?,
                 };
                 quantise16(&mut out);
                 Ok(metrics(&c.samples, &out, SAMPLE_RATE)?)
@@ -168,9 +172,4 @@ pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
         per.into_iter().map(|(k, r)| (k, r.finish())).collect(),
         all.finish(),
     ))
-}
-
-fn rt_ctx(spec: &ResCnnSpec) -> Result<(usize, usize)> {
-    let (_, l, r) = spec.layers()?;
-    Ok((l, r))
 }
