@@ -595,3 +595,58 @@ fn offline_stream_of_nothing_is_nothing() {
     assert_eq!(stream.finish(&mut out).unwrap(), 0);
     assert!(out.is_empty());
 }
+
+#[test]
+fn translation_baseline_keeps_the_low_band_and_fills_the_high_band() {
+    // 8 kHz speech (content below 4 kHz) in, 22.05 kHz out.
+    let x = faded(speech(8_000, 1.0), 8_000);
+    let cfg = EngineConfig {
+        input_rate: 8_000,
+        output_rate: 22_050,
+        ..small_config(22_050)
+    };
+    let y = widen_core::engine::translate_offline(&cfg, &x).unwrap();
+    assert_eq!(y.len(), (x.len() * 22_050).div_ceil(8_000));
+    assert!(y.iter().all(|v| v.is_finite()));
+    let sinc = resample(&x, 8_000, 22_050).unwrap();
+    let stft = widen_core::dsp::Stft::new(1024, 256, 1024).unwrap();
+    let band_energy = |sig: &[f32], lo: usize, hi: usize| -> f64 {
+        let s = stft.forward(sig);
+        (0..s.n_frames)
+            .flat_map(|t| s.frame(t).unwrap()[lo..hi].to_vec())
+            .map(|c| c.norm_sqr() as f64)
+            .sum()
+    };
+    // Below 3.5 kHz the output is the sinc-upsampled input (40 dB down at worst, from the
+    // analysis window's leakage of the new band).
+    let diff: Vec<f32> = y.iter().zip(&sinc).map(|(a, b)| a - b).collect();
+    let low = band_energy(&sinc, 0, 162);
+    assert!(band_energy(&diff, 0, 162) < 1e-4 * low);
+    // Above 4.5 kHz: a band that sinc upsampling does not have, below the low band's level.
+    let (hi_sinc, hi_out) = (band_energy(&sinc, 209, 513), band_energy(&y, 209, 513));
+    eprintln!(
+        "high/low energy: sinc {:.2e}, translation {:.2e}",
+        hi_sinc / low,
+        hi_out / low
+    );
+    assert!(
+        hi_out > 100.0 * hi_sinc,
+        "no band added: {hi_out} vs {hi_sinc}"
+    );
+    assert!(
+        hi_out < low,
+        "added band louder than the input: {hi_out} vs {low}"
+    );
+    // Digital silence stays silent; no splice is refused.
+    let z = widen_core::engine::translate_offline(&cfg, &vec![0.0; 8_000]).unwrap();
+    assert!(z.iter().all(|&v| v == 0.0));
+    let err = widen_core::engine::translate_offline(
+        &EngineConfig {
+            splice: false,
+            ..cfg
+        },
+        &x,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("splice"), "{err}");
+}

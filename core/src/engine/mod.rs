@@ -13,6 +13,8 @@
 //! - [`process_offline`]: the same engine with big blocks and the latency trimmed off;
 //!   [`OfflineStream`] does the same block by block in bounded memory.
 //! - [`enhance_offline`]: whole-signal entry point; the only place Griffin-Lim runs.
+//! - [`translate_offline`]: the model-free DSP bandwidth extension the quality report compares
+//!   against (spectral translation of the band below the cutoff).
 //! - [`RealtimeEngine`]: inference on a worker thread behind lock-free ring buffers, with a
 //!   dry (delayed) fallback when the worker is late.
 //! - [`mock`]: pure-Rust [`ModelRuntime`]s for tests and benchmarks.
@@ -57,7 +59,7 @@ pub mod mock;
 
 pub use crate::runtime::{ModelRuntime, RuntimeError};
 pub use from_model::engine_config_for;
-pub use offline::{enhance_offline, process_offline, OfflineStream};
+pub use offline::{enhance_offline, process_offline, translate_offline, OfflineStream};
 pub use realtime::{RealtimeEngine, RealtimeMonitor};
 pub use stream::Engine;
 pub use timing::{Stage, StageTimes};

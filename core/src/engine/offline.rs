@@ -2,7 +2,7 @@
 
 use std::borrow::BorrowMut;
 
-use super::spectral::{FrameFft, MelInverse, Ola, Splicer};
+use super::spectral::{FrameFft, MelInverse, Ola, SpliceGeometry, Splicer};
 use super::stream::gather;
 use super::{
     validate, Engine, EngineConfig, EngineError, ModelRuntime, StreamProcessor, Synthesis,
@@ -194,18 +194,7 @@ fn griffin_lim_offline(
     validate(cfg)?;
     let m = &cfg.mel;
     let (n_fft, hop, n_mels, n_bins) = (m.n_fft, m.hop, m.n_mels, m.n_bins());
-    let core = m.sample_rate;
-    let clean: Vec<f32> = input
-        .iter()
-        .map(|&s| {
-            if s.is_finite() {
-                s.clamp(-1e6, 1e6)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let x = resample(&clean, cfg.input_rate, core)?;
+    let x = to_core_rate(cfg, input)?;
     let len = x.len();
     let n_frames = 1 + len / hop;
 
@@ -316,14 +305,49 @@ fn griffin_lim_offline(
     let g = griffin_lim(&gmag, n_frames, &stft, len, &gl)?;
 
     // Re-analyse, splice with the input frame by frame, overlap-add.
-    let splicer = Splicer::new(cfg);
     let mut gs = vec![zero; n_frames * n_bins];
     for_each_frame(&mut fft, &g, n_fft, hop, &mut spec, |t, s| {
         gs[t * n_bins..(t + 1) * n_bins].copy_from_slice(s);
     });
+    splice_and_synthesise(cfg, &mut fft, &xs, &gs, &ok, len, input.len())
+}
+
+/// The input with non-finite samples zeroed and the rest clipped like the engine does,
+/// resampled to the models' rate.
+fn to_core_rate(cfg: &EngineConfig, input: &[f32]) -> Result<Vec<f32>, EngineError> {
+    let clean: Vec<f32> = input
+        .iter()
+        .map(|&s| {
+            if s.is_finite() {
+                s.clamp(-1e6, 1e6)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Ok(resample(&clean, cfg.input_rate, cfg.mel.sample_rate)?)
+}
+
+/// Splices the input frames `xs` with the generated frames `gs` (both frame-major, `n_bins`
+/// per frame; `ok[t] == false` drops frame `t`'s generated band) exactly like the engine,
+/// overlap-adds them into `len` samples at the models' rate and resamples to the output rate
+/// (`round(input_len * output_rate / input_rate)` samples).
+fn splice_and_synthesise(
+    cfg: &EngineConfig,
+    fft: &mut FrameFft,
+    xs: &[Complex32],
+    gs: &[Complex32],
+    ok: &[bool],
+    len: usize,
+    input_len: usize,
+) -> Result<Vec<f32>, EngineError> {
+    let m = &cfg.mel;
+    let (n_fft, hop, n_bins) = (m.n_fft, m.hop, m.n_bins());
+    let n_frames = ok.len();
+    let splicer = Splicer::new(cfg);
     let mut ola = Ola::new(n_fft);
     let mut y = vec![0.0f32; len];
-    let mut ys = vec![zero; n_bins];
+    let mut ys = vec![Complex32::new(0.0, 0.0); n_bins];
     let mut hop_buf = vec![0.0f32; hop];
     let mut emit = |start: i64, hop_buf: &[f32]| {
         for (i, &v) in hop_buf.iter().enumerate() {
@@ -350,10 +374,58 @@ fn griffin_lim_offline(
         start += hop as i64;
     }
 
-    let mut out = resample(&y, core, cfg.output_rate)?;
-    out.resize(
-        scaled_len(input.len(), cfg.input_rate, cfg.output_rate),
-        0.0,
-    );
+    let mut out = resample(&y, m.sample_rate, cfg.output_rate)?;
+    out.resize(scaled_len(input_len, cfg.input_rate, cfg.output_rate), 0.0);
     Ok(out)
+}
+
+/// The simple DSP bandwidth extension the quality report compares against (no model): the
+/// band from half the cutoff up to the cutoff (2-4 kHz for narrow-band speech) is translated
+/// upwards, copy after copy, to fill every bin above the cutoff, each copied bin scaled by
+/// `source frequency / target frequency` (a -6 dB per octave tilt, roughly the fall of a
+/// speech spectrum), then band-spliced with the input exactly like the engine's output
+/// (`cfg.amount`, cross-fade and energy limit apply). Shifts are whole multiples of the
+/// phase-copy step, so the copied phases stay coherent from frame to frame.
+///
+/// `cfg.synthesis` and the model contexts are ignored; `cfg.splice` must be `true`. The
+/// output has `round(input.len() * output_rate / input_rate)` samples, time-aligned.
+pub fn translate_offline(cfg: &EngineConfig, input: &[f32]) -> Result<Vec<f32>, EngineError> {
+    let cfg = &EngineConfig {
+        synthesis: Synthesis::PhaseCopy,
+        ..cfg.clone()
+    };
+    validate(cfg)?;
+    if !cfg.splice {
+        return Err(EngineError::InvalidConfig {
+            field: "splice",
+            expected: "true (the translation baseline always keeps the input band)".into(),
+            found: "false".into(),
+        });
+    }
+    let m = &cfg.mel;
+    let (n_fft, hop, n_bins) = (m.n_fft, m.hop, m.n_bins());
+    let geom = SpliceGeometry::new(cfg);
+    // The source band is [cut - width, cut); its width a multiple of the phase step.
+    let width = (geom.phase_base / 2) / geom.phase_step * geom.phase_step;
+    let x = to_core_rate(cfg, input)?;
+    let len = x.len();
+    let n_frames = 1 + len / hop;
+    let mut fft = FrameFft::new(cfg)?;
+    let zero = Complex32::new(0.0, 0.0);
+    let mut spec = vec![zero; n_bins];
+    let mut xs = vec![zero; n_frames * n_bins];
+    let mut gs = vec![zero; n_frames * n_bins];
+    for_each_frame(&mut fft, &x, n_fft, hop, &mut spec, |t, s| {
+        xs[t * n_bins..(t + 1) * n_bins].copy_from_slice(s);
+        if width == 0 {
+            return;
+        }
+        let g = &mut gs[t * n_bins..(t + 1) * n_bins];
+        for (k, gk) in g.iter_mut().enumerate().skip(geom.phase_base) {
+            let src = geom.phase_base - width + (k - geom.phase_base) % width;
+            *gk = s[src] * (src as f32 / k as f32);
+        }
+    });
+    let ok = vec![true; n_frames];
+    splice_and_synthesise(cfg, &mut fft, &xs, &gs, &ok, len, input.len())
 }
