@@ -26,7 +26,7 @@ use widen_core::config::enhance::{
 use widen_core::config::MAX_EVAL_LAG;
 use widen_core::dsp::{GriffinLimConfig, StreamResampler};
 use widen_core::engine::{
-    enhance_offline, Engine, EngineConfig, OfflineStream, Synthesis,
+    enhance_offline, translate_offline, Engine, EngineConfig, OfflineStream, Synthesis,
 };
 use widen_core::io::{
     mix_to_mono, AudioError, AudioInfo, AudioReader, AudioWriter, Container, SampleFormat,
@@ -107,6 +107,11 @@ pub struct Args {
     /// output, for comparison only.
     #[arg(long)]
     no_splice: bool,
+    /// model: the model set (the point of widen). translate: a simple DSP bandwidth extension
+    /// for comparison (the band below the cutoff copied upwards with a -6 dB/octave tilt, no
+    /// model; whole file in memory; uses the model set's STFT settings).
+    #[arg(long, value_enum, default_value_t = MethodArg::Model)]
+    method: MethodArg,
     /// Folder of wide-band references: score each output against the reference with the same
     /// stem (STOI, PESQ-WB, LSD, LSD-HF, SNR; constant lag removed) and print the mean.
     #[arg(long, value_name = "DIR")]
@@ -128,6 +133,12 @@ enum VocoderArg {
     Vocos,
     PhaseCopy,
     GriffinLim,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MethodArg {
+    Model,
+    Translate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -219,6 +230,8 @@ impl Models {
 /// Everything decided once per run.
 struct Settings {
     synthesis: Synthesis,
+    /// `--method translate`: the DSP baseline instead of the models.
+    translate: bool,
     amount: f32,
     cutoff: CutoffArg,
     splice: bool,
@@ -246,6 +259,7 @@ impl Settings {
         };
         Self {
             synthesis,
+            translate: args.method == MethodArg::Translate,
             amount: args.amount.unwrap_or(sidecar.default_amount),
             cutoff: args.cutoff,
             splice: !args.no_splice,
@@ -541,6 +555,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let (jobs, failed_inputs) = plan(&args)?;
     let models = Models::load(&args)?;
     let settings = Settings::new(&args, &models.set);
+    if settings.translate && !settings.splice {
+        bail!("--method translate always keeps the input band; it cannot be combined with --no-splice");
+    }
     check_settings(&settings, &models)?;
     let references = match &args.hr_dir {
         Some(dir) if !dir.is_dir() => bail!("--hr-dir {}: not a folder", dir.display()),
@@ -551,7 +568,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let ui = Ui::new(jobs.len());
     let sidecar = models.set.sidecar();
     let model_desc = format!("{} ({})", sidecar.name, models.set.sidecar_label());
-    if !args.json {
+    if !args.json && settings.translate {
+        ui.eprint("method: DSP spectral translation (no model; for comparison)");
+    } else if !args.json {
         ui.eprint(&format!("model: {model_desc}"));
         if !sidecar.provenance.trained {
             ui.eprint(
@@ -933,7 +952,7 @@ fn enhance_file(
     };
     let griffin_lim = matches!(settings.synthesis, Synthesis::GriffinLim { .. });
     let mut non_finite = 0u64;
-    let (frames, decision) = if griffin_lim {
+    let (frames, decision) = if griffin_lim || settings.translate {
         enhance_whole(input, output, spec, models, settings, &mut non_finite)?
     } else {
         let bw = match settings.cutoff {
@@ -1095,7 +1114,8 @@ fn enhance_streaming(
     Ok(reader.frames_read())
 }
 
-/// Griffin-Lim: the whole file in memory, each channel through [`enhance_offline`].
+/// Griffin-Lim and the translation baseline: the whole file in memory, each channel through
+/// [`enhance_offline`] or [`translate_offline`].
 fn enhance_whole(
     input: &Path,
     output: &Path,
@@ -1133,8 +1153,12 @@ fn enhance_whole(
                     spec.sample_rate,
                     chunk_frames(&info, mel.hop, mel.sample_rate),
                 );
-                enhance_offline(&cfg, Box::new(models.generator.clone()), None, x)
-                    .map_err(|e| format!("{}: {}", input.display(), one_line(&e.to_string())))?
+                if settings.translate {
+                    translate_offline(&cfg, x)
+                } else {
+                    enhance_offline(&cfg, Box::new(models.generator.clone()), None, x)
+                }
+                .map_err(|e| format!("{}: {}", input.display(), one_line(&e.to_string())))?
             }
             _ => widen_core::dsp::resample(x, info.sample_rate, spec.sample_rate)
                 .map_err(|e| format!("{}: {e}", input.display()))?,

@@ -171,6 +171,53 @@ fn eight_khz_word_gains_a_high_band_and_keeps_its_low_band() {
 }
 
 #[test]
+fn translate_method_is_the_dsp_baseline() {
+    let t = tempfile::tempdir().expect("tmp");
+    let x = word("es", "anteojos", 8_000);
+    let input = put(t.path(), "anteojos.wav", &mono(8_000, x.clone()));
+    let out = t.path().join("out.wav");
+    let run = widen(args(&[
+        &"enhance",
+        &input,
+        &"-o",
+        &out,
+        &"--format",
+        &"f32",
+        &"--method",
+        &"translate",
+    ]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("DSP spectral translation"),
+        "{}",
+        run.stderr
+    );
+    let y = read(&out).expect("read output");
+    assert_eq!(y.samples.len(), scaled(x.len(), 8_000, 22_050));
+    let xr = resample(&x, 8_000, 22_050).expect("resample");
+    let corr = low_band_correlation(&xr, &y.samples, 3_500.0);
+    let (e_in, e_out) = (
+        high_band_energy(&xr, 4_300.0),
+        high_band_energy(&y.samples, 4_300.0),
+    );
+    eprintln!("low-band correlation {corr:.6}; above 4.3 kHz: input {e_in:e}, output {e_out:e}");
+    assert!(corr > 0.99, "low band changed: correlation {corr}");
+    assert!(e_out > 100.0 * e_in, "no band added: {e_out:e} vs {e_in:e}");
+
+    let run = widen(args(&[
+        &"enhance",
+        &input,
+        &"-o",
+        &out,
+        &"--method",
+        &"translate",
+        &"--no-splice",
+    ]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(error_lines(&run.stderr).len(), 1, "{}", run.stderr);
+}
+
+#[test]
 fn every_common_input_rate_works() {
     let t = tempfile::tempdir().expect("tmp");
     // A 44.1 kHz word band-limited to 3.8 kHz, then at each rate.
