@@ -18,7 +18,6 @@ use clap::builder::TypedValueParser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use widen_core::analysis::{Bandwidth, BandwidthAccumulator, Verdict, DEFAULT_ENERGY_FRACTION};
-use widen_core::config::contract;
 use widen_core::config::enhance::{
     BLOCK_FRAMES, CHUNK_FRAMES, MIN_AUTO_CUTOFF_HZ, MIN_CHUNK_FRAMES, MIN_OUTPUT_RATE,
     PASS_THROUGH_CUTOFF_HZ,
@@ -34,9 +33,10 @@ use widen_core::io::{
 };
 use widen_core::metrics::Scores;
 use widen_core::model::{ModelSet, Synthesis as DefaultSynthesis, Variant};
-use widen_core::runtime::{init_ort, Device, SessionOptions, SharedModel};
+use widen_core::runtime::Device;
 
 use crate::batch::{expand_inputs, format_duration, Input};
+use crate::models::{one_line, Models};
 use crate::scoring::{self, Index, Mean};
 
 /// Enhance narrow-band speech: restore the missing high band (the seed's `infer`).
@@ -173,57 +173,6 @@ fn parse_cutoff(s: &str) -> Result<CutoffArg, String> {
     match s.parse::<f32>() {
         Ok(hz) if hz.is_finite() && hz > 0.0 => Ok(CutoffArg::Hz(hz)),
         _ => Err(format!("expected `auto` or a frequency in Hz > 0, found `{s}`")),
-    }
-}
-
-/// One line: messages from ONNX Runtime or serde may span several.
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The model set and its two sessions, loaded once per run.
-struct Models {
-    set: ModelSet,
-    generator: SharedModel,
-    vocoder: SharedModel,
-}
-
-impl Models {
-    fn load(args: &Args) -> Result<Self> {
-        let set = match &args.model {
-            Some(dir) => ModelSet::load_dir(dir),
-            None => ModelSet::embedded(match args.mode {
-                ModeArg::Quality => Variant::Quality,
-                ModeArg::LowLatency => Variant::LowLatency,
-            }),
-        }
-        .map_err(|e| anyhow!(one_line(&e.to_string())))?;
-        // Before any session: a missing library gets its own message naming the set-up command.
-        init_ort().map_err(|e| anyhow!(one_line(&e.to_string())))?;
-        let options = SessionOptions {
-            device: match args.device {
-                DeviceArg::Cpu => Device::Cpu,
-                DeviceArg::Cuda => Device::Cuda,
-            },
-            intra_op_threads: args.threads,
-        };
-        let (generator, vocoder) = set
-            .instantiate(&options)
-            .map_err(|e| anyhow!(one_line(&e.to_string())))?;
-        // `instantiate` returns the vocoder outputs in contract order whatever the sidecar calls
-        // them; the engine finds them by the contract's names.
-        let vocoder = SharedModel::new(vocoder)
-            .with_output_names(&[
-                contract::VOCODER_MAG,
-                contract::VOCODER_COS,
-                contract::VOCODER_SIN,
-            ])
-            .map_err(|e| anyhow!(one_line(&e.to_string())))?;
-        Ok(Self {
-            set,
-            generator: SharedModel::new(generator),
-            vocoder,
-        })
     }
 }
 
@@ -553,7 +502,18 @@ impl Ui {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (jobs, failed_inputs) = plan(&args)?;
-    let models = Models::load(&args)?;
+    let models = Models::load(
+        args.model.as_deref(),
+        match args.mode {
+            ModeArg::Quality => Variant::Quality,
+            ModeArg::LowLatency => Variant::LowLatency,
+        },
+        match args.device {
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Cuda => Device::Cuda,
+        },
+        args.threads,
+    )?;
     let settings = Settings::new(&args, &models.set);
     if settings.translate && !settings.splice {
         bail!("--method translate always keeps the input band; it cannot be combined with --no-splice");

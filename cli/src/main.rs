@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod batch;
+mod models;
 mod scoring;
 
 /// Declares the subcommand modules, the `Cli` enum (variant `CheckBw` is `widen check-bw`)
@@ -42,6 +43,7 @@ commands! {
     CheckBw => cmd_check_bw,
     MakeDataset => cmd_make_dataset,
     Eval => cmd_eval,
+    VocoderEval => cmd_vocoder_eval,
     Live => cmd_live,
 }
 

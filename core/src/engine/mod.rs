@@ -54,6 +54,7 @@ mod realtime;
 mod spectral;
 mod stream;
 mod timing;
+mod true_mel;
 
 pub mod mock;
 
@@ -63,6 +64,7 @@ pub use offline::{enhance_offline, process_offline, translate_offline, OfflineSt
 pub use realtime::{RealtimeEngine, RealtimeMonitor};
 pub use stream::Engine;
 pub use timing::{Stage, StageTimes};
+pub use true_mel::TrueMel;
 
 use crate::config::{engine as limits, MelConfig};
 use crate::dsp::DspError;
