@@ -3,3 +3,4 @@
 pub mod bundle;
 pub mod corpus;
 pub mod default_models;
+pub mod quality;

@@ -198,6 +198,14 @@ fn bundle(args: &[String]) -> Result<()> {
     xtask::bundle::build(&root(), &target_dir(), &profile, &cargo, &ort).map(|_| ())
 }
 
+/// Builds the release `widen`, then regenerates docs/QUALITY.md and docs/quality.json
+/// (`--smoke`: four test words, written below target/quality-smoke/).
+fn quality(args: &[String]) -> Result<()> {
+    run(cargo().args(["build", "--release", "-p", "widen"]))?;
+    let widen = target_dir().join("release/widen");
+    xtask::quality::run(&root(), &widen, &target_dir(), args)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -216,8 +224,9 @@ fn main() -> Result<()> {
         Some("bench") => bench(&args[1..]),
         Some("bundle") => bundle(&args[1..]),
         Some("corpus") => xtask::corpus::run(&root(), &args[1..]),
-        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, setup-torch, gen-onnx-proto, gen-default-models, test, demo, bundle, bench, corpus"
+        Some("quality") => quality(&args[1..]),
+        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, setup-torch, gen-onnx-proto, gen-default-models, test, demo, bundle, bench, corpus, quality"
         ),
-        None => bail!("usage: cargo xtask <setup|setup-ort|setup-torch|gen-onnx-proto|gen-default-models|test|demo|bundle [--profile P]|bench [--quick]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]>"),
+        None => bail!("usage: cargo xtask <setup|setup-ort|setup-torch|gen-onnx-proto|gen-default-models|test|demo|bundle [--profile P]|bench [--quick]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]|quality [--smoke] [--max-files N]>"),
     }
 }
