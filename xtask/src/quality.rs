@@ -322,28 +322,45 @@ fn silence_peak(widen: &Path, work: &Path, mode: &str) -> Result<f64> {
     })
 }
 
-/// Log-magnitude spectrogram panels (input, reference, output) stacked into one PNG.
+/// Log-magnitude spectrogram panels (input, reference, output) stacked into one PNG: 0 dB is the
+/// loudest bin of all panels, 80 dB of range; columns repeated so short clips are readable.
 fn spectrogram_png(path: &Path, panels: &[(&str, &[f32])]) -> Result<()> {
+    const RANGE_DB: f64 = 80.0;
+    const MIN_WIDTH: usize = 600;
     let stft = Stft::new(1024, 256, 1024)?;
     let specs: Vec<_> = panels.iter().map(|(_, x)| stft.forward(x)).collect();
-    let width = specs.iter().map(|s| s.n_frames).max().unwrap_or(1).max(1);
-    let bins = 513usize;
-    let (h_panel, gap) = (bins / 2, 6usize);
+    let frames = specs.iter().map(|s| s.n_frames).max().unwrap_or(1).max(1);
+    let rep = MIN_WIDTH.div_ceil(frames).max(1);
+    let width = frames * rep;
+    let (h_panel, gap) = (256usize, 6usize);
     let height = panels.len() * (h_panel + gap);
+    // Two bins per pixel row (the louder), low frequencies at the bottom.
+    let pixel = |frame: &[widen_core::dsp::Complex32], row: usize| {
+        let k = (h_panel - 1 - row) * 2;
+        f64::from(frame[k].norm_sqr().max(frame[k + 1].norm_sqr()))
+    };
+    let mut peak = 1e-20f64;
+    for s in &specs {
+        for t in 0..s.n_frames {
+            if let Some(f) = s.frame(t) {
+                for row in 0..h_panel {
+                    peak = peak.max(pixel(f, row));
+                }
+            }
+        }
+    }
     let mut img = vec![255u8; width * height * 3];
     for (p, s) in specs.iter().enumerate() {
         let y0 = p * (h_panel + gap);
         for t in 0..s.n_frames {
             let Some(frame) = s.frame(t) else { continue };
             for row in 0..h_panel {
-                // Two bins per pixel row, low frequencies at the bottom.
-                let k = (h_panel - 1 - row) * 2;
-                let pw = frame[k].norm_sqr().max(frame[k + 1].norm_sqr());
-                let db = 10.0 * f64::from(pw).max(1e-12).log10();
-                let v = ((db + 100.0) / 100.0).clamp(0.0, 1.0);
-                let (r, g, b) = colour(v);
-                let i = ((y0 + row) * width + t) * 3;
-                img[i..i + 3].copy_from_slice(&[r, g, b]);
+                let db = 10.0 * (pixel(frame, row) / peak).max(1e-30).log10();
+                let (r, g, b) = colour((db + RANGE_DB) / RANGE_DB);
+                for c in 0..rep {
+                    let i = ((y0 + row) * width + t * rep + c) * 3;
+                    img[i..i + 3].copy_from_slice(&[r, g, b]);
+                }
             }
         }
     }
@@ -357,6 +374,7 @@ fn spectrogram_png(path: &Path, panels: &[(&str, &[f32])]) -> Result<()> {
 
 /// A dark-blue -> red -> yellow map for 0..=1.
 fn colour(v: f64) -> (u8, u8, u8) {
+    let v = v.clamp(0.0, 1.0);
     let r = (v * 2.0).min(1.0);
     let g = ((v - 0.5) * 2.0).clamp(0.0, 1.0);
     let b = (0.4 - v).clamp(0.0, 0.4) * 1.5;
@@ -755,7 +773,7 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
         );
     }
     if !images.is_empty() {
-        let _ = writeln!(md, "\n## Spectrograms\n\nEach image: sinc-upsampled input (top), reference, widen quality set output (bottom); 0-11 kHz, 100 dB range. Listening files (not in git): `{}`.\n", listen.strip_prefix(ws).unwrap_or(&listen).display());
+        let _ = writeln!(md, "\n## Spectrograms\n\nEach image: sinc-upsampled input (top), reference, widen quality set output (bottom); 0-11 kHz, 80 dB range. Listening files (not in git): `{}`.\n", listen.strip_prefix(ws).unwrap_or(&listen).display());
         for (name, p) in &images {
             let rel = p.strip_prefix(ws.join("docs")).unwrap_or(p);
             let _ = writeln!(md, "![{name}]({})\n", rel.display());
