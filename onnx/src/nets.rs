@@ -405,9 +405,9 @@ impl VocosSpec {
         let x = b.input(&self.input, &btc(m));
         const EPS: f32 = 1e-6;
         let norm = |b: &mut GraphBuilder,
-                        src: &WeightSource<'_>,
-                        name: &str,
-                        x: &str|
+                    src: &WeightSource<'_>,
+                    name: &str,
+                    x: &str|
          -> Result<String, OnnxError> {
             let (g, beta) = match src {
                 WeightSource::Seeded(_) => (vec![1.0f32; c], vec![0.0f32; c]),
@@ -419,10 +419,10 @@ impl VocosSpec {
             Ok(b.layer_norm_channels(name, x, &g, &beta, EPS))
         };
         let conv = |b: &mut GraphBuilder,
-                        src: &mut WeightSource<'_>,
-                        i: usize,
-                        x: &str,
-                        scale: f32|
+                    src: &mut WeightSource<'_>,
+                    i: usize,
+                    x: &str,
+                    scale: f32|
          -> Result<String, OnnxError> {
             let l = &layers[i];
             let (w, bias) = src.conv(&l.name, &l.conv, scale)?;

@@ -445,7 +445,10 @@ mod tests {
             fb.apply(&flat, &mut mel).unwrap();
             let log: Vec<f32> = mel.iter().map(|v| v.ln()).collect();
             for k in 0..cfg.n_bins() {
-                let v: f32 = b[k] + (0..cfg.n_mels).map(|m| w[k * cfg.n_mels + m] * log[m]).sum::<f32>();
+                let v: f32 = b[k]
+                    + (0..cfg.n_mels)
+                        .map(|m| w[k * cfg.n_mels + m] * log[m])
+                        .sum::<f32>();
                 assert!((v - 0.3f32.ln()).abs() < 1e-4, "bin {k}: {v}");
             }
         }
