@@ -138,14 +138,14 @@ impl Vocoder {
             let r = self.norm(1 + i, &r);
             let r = self.conv(2 + 3 * i, &r).gelu("none");
             let r = self.conv(3 + 3 * i, &r);
-            h = h + r;
+            h += r;
         }
         let h = self.norm(self.blocks + 1, &h);
         let o = self.conv(self.layers.len() - 1, &h);
         let mut logits = o.narrow(1, 0, self.n_bins);
         let phase = o.narrow(1, self.n_bins, self.n_bins);
         if let Some(p) = &self.prior {
-            logits = logits + mel.apply(p);
+            logits += mel.apply(p);
         }
         // Clip before exp (same values as the graph's exp-then-clip, without an inf * 0
         // gradient where exp overflows).

@@ -3,9 +3,9 @@
 //! narrow-band input), against the wide-band audio.
 //!
 //! Losses: log-mel L1 of the re-synthesised audio, multi-resolution STFT (spectral convergence
-//! + log-magnitude L1), both weighted per frequency (full weight above the 4 kHz splice edge,
+//! and log-magnitude L1), both weighted per frequency (full weight above the 4 kHz splice edge,
 //! `low_band_weight` below: the engine takes the low band from the input), and from
-//! `disc_start` on, hinge adversarial + feature-matching losses of a multi-period and a
+//! `disc_start` on, hinge adversarial and feature-matching losses of a multi-period and a
 //! multi-resolution discriminator ([`WaveDisc`]).
 //!
 //! Resumable like the generator loops (checkpoint = weights, AdamW states, step; the data of
