@@ -96,8 +96,10 @@ pub enum System<'a> {
         amount: f32,
         /// Splice cutoff (Hz).
         cutoff_hz: f32,
-        /// High-band synthesis (Griffin-Lim or phase copy).
+        /// High-band synthesis (Griffin-Lim, phase copy, or the vocoder below).
         synthesis: Synthesis,
+        /// The vocoder (for `Synthesis::Vocoder`) and its weights.
+        vocoder: Option<(&'a VocosSpec, &'a TrainedWeights)>,
     },
     /// Re-synthesis of the wide-band clip's own log-mel (the vocoder's task, "true mel in"):
     /// the engine with an identity generator, fed the wide-band clip at the model rate.
@@ -136,6 +138,17 @@ pub fn runtime_from_weights(spec: &ResCnnSpec, weights: &TrainedWeights) -> Resu
     TchRuntime::new(spec, &vs)
 }
 
+/// A CPU tch runtime of `vocoder`, if any.
+fn vocoder_runtime(
+    vocoder: &Option<(&VocosSpec, &TrainedWeights)>,
+    mel: &widen_core::config::MelConfig,
+) -> Result<Option<Box<dyn widen_core::engine::ModelRuntime>>> {
+    Ok(match vocoder {
+        Some((spec, w)) => Some(Box::new(validate::TchVocoderRuntime::new(spec, mel, w)?)),
+        None => None,
+    })
+}
+
 /// Scores `system` on `clips` (in parallel).
 pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
     // The engine settings are the same for every clip; only the runtime is per thread.
@@ -147,12 +160,17 @@ pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
             amount,
             cutoff_hz,
             synthesis,
+            vocoder,
             ..
         } => {
             let (_, left, right) = spec.layers()?;
             let mut cfg = validate::gl_config(*variant, (left, right), *amount);
             cfg.cutoff_hz = *cutoff_hz;
             cfg.synthesis = *synthesis;
+            if let Some((vspec, _)) = vocoder {
+                let (_, left, right) = vspec.layers()?;
+                cfg.vocoder_context = widen_core::engine::Context { left, right };
+            }
             Some(cfg)
         }
         System::TrueMel {
@@ -178,9 +196,18 @@ pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
         .filter_map(|c| {
             let run = || -> Result<widen_core::metrics::Scores> {
                 let mut out = match (system, &cfg) {
-                    (System::Generator { spec, weights, .. }, Some(cfg)) => {
+                    (
+                        System::Generator {
+                            spec,
+                            weights,
+                            vocoder,
+                            ..
+                        },
+                        Some(cfg),
+                    ) => {
                         let rt = runtime_from_weights(spec, weights)?;
-                        enhance_offline(cfg, Box::new(rt), None, &narrow_band(&c.samples)?)?
+                        let voc = vocoder_runtime(vocoder, &cfg.mel)?;
+                        enhance_offline(cfg, Box::new(rt), voc, &narrow_band(&c.samples)?)?
                     }
                     (System::TrueMel { vocoder, .. }, Some(cfg)) => {
                         let id = Box::new(validate::IdentityRuntime::new(cfg.mel.n_mels));

@@ -71,9 +71,13 @@ struct EvalArgs {
     /// Splice cutoff in Hz.
     #[arg(long, default_value_t = 4000.0)]
     cutoff: f32,
-    /// High-band synthesis: griffin-lim (32 iterations) or phase-copy.
+    /// High-band synthesis: griffin-lim (32 iterations), phase-copy, or vocoder (with
+    /// --vocoder-checkpoint).
     #[arg(long, default_value = "griffin-lim")]
     synthesis: String,
+    /// Vocoder checkpoint folder for --synthesis vocoder.
+    #[arg(long)]
+    vocoder_checkpoint: Option<PathBuf>,
     /// Write the tables as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -503,7 +507,19 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     let synthesis = match a.synthesis.as_str() {
         "griffin-lim" => widen_core::engine::Synthesis::GriffinLim { iterations: 32 },
         "phase-copy" => widen_core::engine::Synthesis::PhaseCopy,
-        other => anyhow::bail!("--synthesis must be griffin-lim or phase-copy, found `{other}`"),
+        "vocoder" => widen_core::engine::Synthesis::Vocoder,
+        other => {
+            anyhow::bail!("--synthesis must be griffin-lim, phase-copy or vocoder, found `{other}`")
+        }
+    };
+    let vspec = spec::vocoder_spec(variant)?;
+    let vweights = match (&a.vocoder_checkpoint, a.synthesis.as_str()) {
+        (Some(dir), "vocoder") => {
+            let (vs, _) = vtrain::load_vocoder(variant, dir)?;
+            Some(export::trained_weights(&vs)?)
+        }
+        (None, "vocoder") => anyhow::bail!("--synthesis vocoder needs --vocoder-checkpoint DIR"),
+        _ => None,
     };
     for c in &a.checkpoints {
         let (label, dir) = c
@@ -519,6 +535,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
                 amount,
                 cutoff_hz: a.cutoff,
                 synthesis,
+                vocoder: vweights.as_ref().map(|w| (&vspec, w)),
             };
             let t = evaluate::score(&sys, &clips)?;
             let name = format!("{label}@{amount}");

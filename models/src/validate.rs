@@ -201,6 +201,7 @@ pub fn gl_scores(
         amount,
         cutoff_hz: widen_core::config::model::DEFAULT_CUTOFF_HZ,
         synthesis: Synthesis::GriffinLim { iterations: 32 },
+        vocoder: None,
     };
     Ok((&crate::evaluate::score(&system, clips)?.1).into())
 }
