@@ -181,6 +181,7 @@ fn exported_vocoder_matches_tch_in_onnx_runtime() {
             .zip(&out[0])
             .map(|(a, b)| (a - b).abs() / a.abs().max(1e-2))
             .fold(0.0f32, f32::max);
+        eprintln!("{variant:?}: vocoder magnitude worst relative difference {worst_mag}");
         assert!(
             worst_mag <= 1e-4,
             "{variant:?}: magnitude differs by up to {worst_mag} relative (tolerance 1e-4)"
@@ -191,6 +192,7 @@ fn exported_vocoder_matches_tch_in_onnx_runtime() {
                 .zip(o)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
+            eprintln!("{variant:?}: vocoder {name} worst difference {worst}");
             assert!(
                 worst <= 1e-4,
                 "{variant:?}: {name} differs by up to {worst} (tolerance 1e-4)"
@@ -277,7 +279,7 @@ fn engine_runs_an_exported_trained_vocoder_on_real_speech() {
             "{variant:?}: silent output"
         );
 
-        // Framing: the engine's full-band re-synthesis of the clip's own mel through the
+        // Framing (measured: 2e-6 of the peak): the engine's full-band re-synthesis of the clip's own mel through the
         // exported graph equals tch's torch.istft(center = true) synthesis of the same mel,
         // away from the edges (where the engine's streaming framing pads with zeros and the
         // trainer's log-mel reflects).
@@ -310,10 +312,11 @@ fn engine_runs_an_exported_trained_vocoder_on_real_speech() {
             .zip(&y_engine[edge..end])
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
+        eprintln!("{variant:?}: engine vs tch synthesis worst {worst} (peak {peak})");
         assert!(peak > 1e-3, "{variant:?}: re-synthesis is silent");
         assert!(
-            worst <= 1e-3 * peak,
-            "{variant:?}: engine and tch synthesis differ by up to {worst} (peak {peak}; tolerance 1e-3 of the peak)"
+            worst <= 1e-5 * peak,
+            "{variant:?}: engine and tch synthesis differ by up to {worst} (peak {peak}; tolerance 1e-5 of the peak)"
         );
     }
 }
