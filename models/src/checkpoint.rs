@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// What a checkpoint records besides the tensors.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct State {
-    /// `cnn` or `gan`.
+    /// `cnn`, `gan`, `vocoder` or `vocoder-ft` (fine-tuned on generator output).
     pub kind: String,
     /// `quality` or `low-latency`.
     pub variant: String,
@@ -44,6 +44,10 @@ pub const GEN_OPT: &str = "generator_adam.safetensors";
 pub const DISC: &str = "disc.safetensors";
 /// Discriminator optimiser.
 pub const DISC_OPT: &str = "disc_adam.safetensors";
+/// Vocoder weights.
+pub const VOC: &str = "vocoder.safetensors";
+/// Vocoder optimiser.
+pub const VOC_OPT: &str = "vocoder_adam.safetensors";
 
 /// Writes a checkpoint into `dir` atomically: `write(tmp)` fills a temporary folder, which
 /// then replaces `dir`.

@@ -227,6 +227,8 @@ pub struct Example {
     pub lr: Vec<f32>,
     /// Log-mel of the wide-band target.
     pub hr: Vec<f32>,
+    /// The wide-band target samples (`(frames - 1) * hop`).
+    pub audio: Vec<f32>,
 }
 
 fn rms(x: &[f32]) -> f64 {
@@ -296,20 +298,16 @@ fn room(rng: &mut impl Rng, rate: u32, rt60: f64, drr_db: f64) -> Vec<f32> {
     h
 }
 
-/// Makes one example from `corpus` for `seed`: `frames` mel frames (`(frames - 1) * hop`
-/// samples).
-pub fn make_example(
+/// The wide-band target segment of an example: `len` samples of a length-weighted random clip
+/// at a random offset, a synthetic room with probability `p_reverb`, a random level.
+fn wide_segment(
     corpus: &Corpus,
-    mel: &LogMel,
+    rng: &mut ChaCha8Rng,
     degrade: &Degrade,
-    frames: usize,
-    seed: u64,
-) -> Result<Example> {
-    let cfg: &MelConfig = mel.config();
-    let rate = cfg.sample_rate;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let len = (frames - 1) * cfg.hop;
-    let clip = corpus.draw(&mut rng);
+    len: usize,
+    rate: u32,
+) -> Vec<f32> {
+    let clip = corpus.draw(rng);
     let mut hr = vec![0.0f32; len];
     let src = &clip.samples;
     if src.len() >= len {
@@ -321,7 +319,7 @@ pub fn make_example(
     }
     if rng.gen_bool(degrade.p_reverb) {
         let (rt60, drr) = (rng.gen_range(0.15..0.6), rng.gen_range(0.0..12.0));
-        let h = room(&mut rng, rate, rt60, drr);
+        let h = room(rng, rate, rt60, drr);
         hr = convolve(&hr, &h);
     }
     // Level: speech RMS uniform in dB, never clipping.
@@ -330,6 +328,46 @@ pub fn make_example(
     let peak = hr.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-9) as f64;
     let g = (target / r).min(0.97 / peak) as f32;
     hr.iter_mut().for_each(|v| *v *= g);
+    hr
+}
+
+/// Makes one example from `corpus` for `seed`: `frames` mel frames (`(frames - 1) * hop`
+/// samples). With `narrow == false` only the wide-band part is made (`lr` empty): what the
+/// vocoder trains on.
+pub fn make_example(
+    corpus: &Corpus,
+    mel: &LogMel,
+    degrade: &Degrade,
+    frames: usize,
+    seed: u64,
+) -> Result<Example> {
+    make_example_with(corpus, mel, degrade, frames, seed, true)
+}
+
+fn make_example_with(
+    corpus: &Corpus,
+    mel: &LogMel,
+    degrade: &Degrade,
+    frames: usize,
+    seed: u64,
+    narrow: bool,
+) -> Result<Example> {
+    let cfg: &MelConfig = mel.config();
+    let rate = cfg.sample_rate;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let len = (frames - 1) * cfg.hop;
+    let hr = wide_segment(corpus, &mut rng, degrade, len, rate);
+    let hr_mel = mel.compute(&hr);
+    if hr_mel.n_frames != frames {
+        bail!("mel frames: expected {frames}, found {}", hr_mel.n_frames);
+    }
+    if !narrow {
+        return Ok(Example {
+            lr: Vec::new(),
+            hr: hr_mel.data,
+            audio: hr,
+        });
+    }
 
     // Narrow-band path.
     let spec = filters::draw_random(&mut rng, CUTOFF_RANGE_HZ);
@@ -358,17 +396,13 @@ pub fn make_example(
     up.resize(len, 0.0);
 
     let lr_mel = mel.compute(&up);
-    let hr_mel = mel.compute(&hr);
-    if lr_mel.n_frames != frames || hr_mel.n_frames != frames {
-        bail!(
-            "mel frames: expected {frames}, found {} / {}",
-            lr_mel.n_frames,
-            hr_mel.n_frames
-        );
+    if lr_mel.n_frames != frames {
+        bail!("mel frames: expected {frames}, found {}", lr_mel.n_frames);
     }
     Ok(Example {
         lr: lr_mel.data,
         hr: hr_mel.data,
+        audio: hr,
     })
 }
 
@@ -379,6 +413,8 @@ pub struct Batch {
     pub lr: Vec<f32>,
     /// Targets.
     pub hr: Vec<f32>,
+    /// Wide-band target audio `[batch, (frames - 1) * hop]`.
+    pub audio: Vec<f32>,
     /// Examples.
     pub size: usize,
     /// Frames per example.
@@ -395,27 +431,59 @@ pub fn make_batch(
     seed: u64,
     step: u64,
 ) -> Result<Batch> {
+    make_batch_with(corpus, mel, degrade, frames, size, seed, step, true)
+}
+
+/// [`make_batch`] without the narrow-band input (`lr` empty): wide-band audio and its log-mel,
+/// the same segments `make_batch` draws.
+pub fn make_wide_batch(
+    corpus: &Corpus,
+    mel: &LogMel,
+    degrade: &Degrade,
+    frames: usize,
+    size: usize,
+    seed: u64,
+    step: u64,
+) -> Result<Batch> {
+    make_batch_with(corpus, mel, degrade, frames, size, seed, step, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_batch_with(
+    corpus: &Corpus,
+    mel: &LogMel,
+    degrade: &Degrade,
+    frames: usize,
+    size: usize,
+    seed: u64,
+    step: u64,
+    narrow: bool,
+) -> Result<Batch> {
     let ex: Vec<Example> = (0..size)
         .into_par_iter()
         .map(|i| {
-            make_example(
+            make_example_with(
                 corpus,
                 mel,
                 degrade,
                 frames,
                 mix_seed(&[seed, step, i as u64]),
+                narrow,
             )
         })
         .collect::<Result<_>>()?;
     let mut lr = Vec::with_capacity(size * ex.first().map_or(0, |e| e.lr.len()));
-    let mut hr = Vec::with_capacity(lr.capacity());
+    let mut hr = Vec::with_capacity(size * ex.first().map_or(0, |e| e.hr.len()));
+    let mut audio = Vec::with_capacity(size * ex.first().map_or(0, |e| e.audio.len()));
     for e in ex {
         lr.extend_from_slice(&e.lr);
         hr.extend_from_slice(&e.hr);
+        audio.extend_from_slice(&e.audio);
     }
     Ok(Batch {
         lr,
         hr,
+        audio,
         size,
         frames,
     })

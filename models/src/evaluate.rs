@@ -13,7 +13,7 @@ use widen_core::dsp::resample;
 use widen_core::engine::{enhance_offline, Synthesis};
 use widen_core::metrics::evaluate as metrics;
 use widen_core::model::Variant;
-use widen_onnx::nets::{ResCnnSpec, TrainedWeights};
+use widen_onnx::nets::{ResCnnSpec, TrainedWeights, VocosSpec};
 
 use crate::data::{quantise16, Clip};
 use crate::generator::Generator;
@@ -96,15 +96,28 @@ pub enum System<'a> {
         amount: f32,
         /// Splice cutoff (Hz).
         cutoff_hz: f32,
-        /// High-band synthesis (Griffin-Lim or phase copy).
+        /// High-band synthesis (Griffin-Lim, phase copy, or the vocoder below).
         synthesis: Synthesis,
+        /// The vocoder (for `Synthesis::Vocoder`) and its weights.
+        vocoder: Option<(&'a VocosSpec, &'a TrainedWeights)>,
+    },
+    /// Re-synthesis of the wide-band clip's own log-mel (the vocoder's task, "true mel in"):
+    /// the engine with an identity generator, fed the wide-band clip at the model rate.
+    TrueMel {
+        /// Model set (STFT and mel front end).
+        variant: Variant,
+        /// The vocoder and its weights; `None` = Griffin-Lim (32 iterations).
+        vocoder: Option<(&'a VocosSpec, &'a TrainedWeights)>,
+        /// Band splice at `cutoff_hz` (input below, re-synthesis above) or the whole band
+        /// re-synthesised.
+        splice: bool,
+        /// Splice cutoff (Hz).
+        cutoff_hz: f32,
     },
 }
 
-/// A CPU generator from `weights`.
-pub fn runtime_from_weights(spec: &ResCnnSpec, weights: &TrainedWeights) -> Result<TchRuntime> {
-    let vs = nn::VarStore::new(Device::Cpu);
-    let _gen = Generator::new(&vs.root(), spec)?;
+/// Copies `weights` into the variables of `vs` (same names and sizes).
+pub fn copy_weights(vs: &nn::VarStore, weights: &TrainedWeights) -> Result<()> {
     tch::no_grad(|| -> Result<()> {
         for (name, mut t) in vs.variables() {
             let v = weights
@@ -114,8 +127,26 @@ pub fn runtime_from_weights(spec: &ResCnnSpec, weights: &TrainedWeights) -> Resu
             t.copy_(&src);
         }
         Ok(())
-    })?;
+    })
+}
+
+/// A CPU generator from `weights`.
+pub fn runtime_from_weights(spec: &ResCnnSpec, weights: &TrainedWeights) -> Result<TchRuntime> {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _gen = Generator::new(&vs.root(), spec)?;
+    copy_weights(&vs, weights)?;
     TchRuntime::new(spec, &vs)
+}
+
+/// A CPU tch runtime of `vocoder`, if any.
+fn vocoder_runtime(
+    vocoder: &Option<(&VocosSpec, &TrainedWeights)>,
+    mel: &widen_core::config::MelConfig,
+) -> Result<Option<Box<dyn widen_core::engine::ModelRuntime>>> {
+    Ok(match vocoder {
+        Some((spec, w)) => Some(Box::new(validate::TchVocoderRuntime::new(spec, mel, w)?)),
+        None => None,
+    })
 }
 
 /// Scores `system` on `clips` (in parallel).
@@ -129,12 +160,34 @@ pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
             amount,
             cutoff_hz,
             synthesis,
+            vocoder,
             ..
         } => {
             let (_, left, right) = spec.layers()?;
             let mut cfg = validate::gl_config(*variant, (left, right), *amount);
             cfg.cutoff_hz = *cutoff_hz;
             cfg.synthesis = *synthesis;
+            if let Some((vspec, _)) = vocoder {
+                let (_, left, right) = vspec.layers()?;
+                cfg.vocoder_context = widen_core::engine::Context { left, right };
+            }
+            Some(cfg)
+        }
+        System::TrueMel {
+            variant,
+            vocoder,
+            splice,
+            cutoff_hz,
+        } => {
+            let mut cfg = validate::gl_config(*variant, (0, 0), 1.0);
+            if let Some((spec, _)) = vocoder {
+                let (_, left, right) = spec.layers()?;
+                cfg.vocoder_context = widen_core::engine::Context { left, right };
+                cfg.synthesis = Synthesis::Vocoder;
+            }
+            cfg.cutoff_hz = *cutoff_hz;
+            cfg.splice = *splice;
+            cfg.input_rate = SAMPLE_RATE;
             Some(cfg)
         }
     };
@@ -142,13 +195,31 @@ pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
         .par_iter()
         .filter_map(|c| {
             let run = || -> Result<widen_core::metrics::Scores> {
-                let nb = narrow_band(&c.samples)?;
                 let mut out = match (system, &cfg) {
-                    (System::Generator { spec, weights, .. }, Some(cfg)) => {
+                    (
+                        System::Generator {
+                            spec,
+                            weights,
+                            vocoder,
+                            ..
+                        },
+                        Some(cfg),
+                    ) => {
                         let rt = runtime_from_weights(spec, weights)?;
-                        enhance_offline(cfg, Box::new(rt), None, &nb)?
+                        let voc = vocoder_runtime(vocoder, &cfg.mel)?;
+                        enhance_offline(cfg, Box::new(rt), voc, &narrow_band(&c.samples)?)?
                     }
-                    _ => resample(&nb, NARROW_BAND_RATE, SAMPLE_RATE)?,
+                    (System::TrueMel { vocoder, .. }, Some(cfg)) => {
+                        let id = Box::new(validate::IdentityRuntime::new(cfg.mel.n_mels));
+                        let voc: Option<Box<dyn widen_core::engine::ModelRuntime>> = match vocoder {
+                            Some((spec, w)) => Some(Box::new(validate::TchVocoderRuntime::new(
+                                spec, &cfg.mel, w,
+                            )?)),
+                            None => None,
+                        };
+                        enhance_offline(cfg, id, voc, &c.samples)?
+                    }
+                    _ => resample(&narrow_band(&c.samples)?, NARROW_BAND_RATE, SAMPLE_RATE)?,
                 };
                 quantise16(&mut out);
                 Ok(metrics(&c.samples, &out, SAMPLE_RATE)?)

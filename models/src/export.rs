@@ -1,7 +1,8 @@
 //! Export: a generator checkpoint becomes `generator.onnx` (built by `widen_onnx` from the same
 //! spec, with the trained weights) inside a complete model set folder: the sidecar is the base
 //! set's with the generator entry, default amount and provenance replaced, and the base set's
-//! vocoder is copied beside it.
+//! vocoder is copied beside it. A vocoder checkpoint becomes `vocoder.onnx` the same way
+//! ([`export_vocoder`]), replacing the set's vocoder entry.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tch::{nn, Device, Kind};
 use widen_core::model::{sha256_hex, Sidecar, Synthesis};
-use widen_onnx::nets::{ResCnnSpec, TrainedWeights};
+use widen_onnx::nets::{ResCnnSpec, TrainedWeights, VocosSpec};
 
 use crate::checkpoint;
 use crate::generator::Generator;
@@ -93,5 +94,90 @@ pub fn export_set(
         out.join(widen_core::config::model::SIDECAR_FILE),
         sc.to_json()?,
     )?;
+    Ok(sc)
+}
+
+/// Copies a model set (sidecar and the two model files it names) from `base` to `out`
+/// (nothing to do when they are the same folder).
+pub fn copy_set(base: &Path, out: &Path) -> Result<Sidecar> {
+    let base_json = base.join(widen_core::config::model::SIDECAR_FILE);
+    let text =
+        std::fs::read(&base_json).with_context(|| format!("reading {}", base_json.display()))?;
+    let sc = Sidecar::from_json(&text, &base_json.display().to_string())?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    if base.canonicalize().ok() != out.canonicalize().ok() {
+        for f in [
+            sc.generator.file.as_str(),
+            sc.vocoder.file.as_str(),
+            widen_core::config::model::SIDECAR_FILE,
+        ] {
+            std::fs::copy(base.join(f), out.join(f))
+                .with_context(|| format!("copying {}", base.join(f).display()))?;
+        }
+    }
+    Ok(sc)
+}
+
+/// Writes `set/vocoder.onnx` (built by `widen_onnx` from `spec` with the trained weights of
+/// `vs`) into the model set folder `set` and updates its sidecar's vocoder entry (file, hash,
+/// context), provenance (`metrics.vocoder`, notes) and, when given, default synthesis.
+pub fn export_vocoder(
+    spec: &VocosSpec,
+    vs: &nn::VarStore,
+    state: &checkpoint::State,
+    set: &Path,
+    synthesis: Option<Synthesis>,
+    metrics: serde_json::Value,
+) -> Result<Sidecar> {
+    let weights = trained_weights(vs)?;
+    let built = spec.build_trained(&weights)?;
+    let bytes = widen_onnx::encode(&built.model);
+    let json = set.join(widen_core::config::model::SIDECAR_FILE);
+    let text = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
+    let mut sc = Sidecar::from_json(&text, &json.display().to_string())?;
+    if sc.n_bins() != spec.n_bins {
+        anyhow::bail!(
+            "{}: the set has {} STFT bins, the vocoder {} (wrong --variant?)",
+            json.display(),
+            sc.n_bins(),
+            spec.n_bins
+        );
+    }
+    sc.vocoder.file = "vocoder.onnx".into();
+    sc.vocoder.sha256 = sha256_hex(&bytes);
+    sc.vocoder.context_left = built.context_left;
+    sc.vocoder.context_right = built.context_right;
+    if let Some(s) = synthesis {
+        sc.default_synthesis = s;
+    }
+    sc.provenance.trained = true;
+    if !sc.provenance.metrics.is_object() {
+        sc.provenance.metrics = serde_json::json!({});
+    }
+    sc.provenance.metrics["vocoder"] = serde_json::json!({"kind": state.kind,
+        "steps": state.step, "best_holdout": state.best_holdout, "validation": state.metrics,
+        "extra": metrics});
+    let note = format!(
+        "Vocoder: trained by widen-train {} ({} steps, batch {}, {} frames, seed {}; {:.1} min \
+         of training audio); Vocos design, {} channels, {} ConvNeXt blocks, context {}/{} frames \
+         (replaces the untrained placeholder).",
+        state.kind,
+        state.step,
+        state.batch_size,
+        state.frames,
+        state.seed,
+        state.corpus_minutes,
+        spec.channels,
+        spec.blocks,
+        built.context_left,
+        built.context_right
+    );
+    sc.provenance.notes = if sc.provenance.notes.is_empty() {
+        note
+    } else {
+        format!("{} {note}", sc.provenance.notes)
+    };
+    std::fs::write(set.join("vocoder.onnx"), &bytes)?;
+    std::fs::write(&json, sc.to_json()?)?;
     Ok(sc)
 }

@@ -1,5 +1,5 @@
-//! `widen-train`: trains widen's mel generator (CNN baseline and GAN) with tch (libtorch 2.11)
-//! and exports it to ONNX for the engine.
+//! `widen-train`: trains widen's mel generator (CNN baseline and GAN) and its Vocos vocoder with
+//! tch (libtorch 2.11) and exports them to ONNX for the engine.
 //!
 //! The network shapes come from `widen_onnx::nets` (one definition for training and export);
 //! the training data is made on the fly from the corpus (`cargo xtask corpus`) by [`data`],
@@ -18,3 +18,6 @@ pub mod spec;
 pub mod tch_mel;
 pub mod train;
 pub mod validate;
+pub mod vdisc;
+pub mod vocoder;
+pub mod vtrain;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use widen_core::model::Synthesis;
+use widen_core::model::Variant;
 use widen_train::train::{self, Kind2, TrainOptions};
-use widen_train::{checkpoint, cuda, data, evaluate, export, spec, validate};
+use widen_train::{checkpoint, cuda, data, evaluate, export, spec, validate, vtrain};
 
 #[derive(Parser)]
 #[command(
@@ -25,8 +26,12 @@ enum Cmd {
     Train(TrainArgs),
     /// GAN: the generator plus a PatchGAN discriminator, warm-started from a CNN checkpoint.
     TrainGan(TrainArgs),
-    /// Write generator.onnx + widen.json (a complete model set) from a checkpoint.
+    /// Vocos vocoder on true mels of the wide-band corpus (or fine-tuned on a generator's output).
+    TrainVocoder(VocoderArgs),
+    /// Write a complete model set (generator.onnx, vocoder.onnx, widen.json) from checkpoints.
     Export(ExportArgs),
+    /// Score vocoder checkpoints against Griffin-Lim on true mels (hold-out or a clip folder).
+    EvaluateVocoder(EvalVocoderArgs),
     /// Score checkpoints and sinc on a corpus split (Griffin-Lim synthesis, band splice).
     Evaluate(EvalArgs),
     /// Draw a run's curves (log.jsonl) as a PNG.
@@ -66,9 +71,13 @@ struct EvalArgs {
     /// Splice cutoff in Hz.
     #[arg(long, default_value_t = 4000.0)]
     cutoff: f32,
-    /// High-band synthesis: griffin-lim (32 iterations) or phase-copy.
+    /// High-band synthesis: griffin-lim (32 iterations), phase-copy, or vocoder (with
+    /// --vocoder-checkpoint).
     #[arg(long, default_value = "griffin-lim")]
     synthesis: String,
+    /// Vocoder checkpoint folder for --synthesis vocoder.
+    #[arg(long)]
+    vocoder_checkpoint: Option<PathBuf>,
     /// Write the tables as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -85,9 +94,9 @@ struct TrainArgs {
     /// Run folder: checkpoints (latest/, best/), log.jsonl, curves.png.
     #[arg(long)]
     out_dir: PathBuf,
-    /// Examples per step.
-    #[arg(long, default_value_t = 16)]
-    batch_size: usize,
+    /// Examples per step [default: 16; vocoder 8].
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Training steps in total (a resumed run continues to this count).
     #[arg(long)]
     steps: Option<u64>,
@@ -106,9 +115,9 @@ struct TrainArgs {
     /// Peak learning rate.
     #[arg(long)]
     lr: Option<f64>,
-    /// Mel frames per example.
-    #[arg(long, default_value_t = 128)]
-    frames: usize,
+    /// Mel frames per example [default: 128; vocoder 32 (quality) / 64 (low-latency)].
+    #[arg(long)]
+    frames: Option<usize>,
     /// Validate and checkpoint every N steps.
     #[arg(long, default_value_t = 1000)]
     val_every: u64,
@@ -136,14 +145,67 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+struct VocoderArgs {
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Fine-tune on this generator checkpoint's predicted mels (of the narrow-band input);
+    /// start the vocoder from --warm-start VOCODER_CHECKPOINT_DIR.
+    #[arg(long, value_name = "GEN_CHECKPOINT_DIR")]
+    finetune_on_generator: Option<PathBuf>,
+    /// Step from which the discriminators (multi-period + multi-resolution) train.
+    #[arg(long, default_value_t = 0)]
+    disc_start: u64,
+    /// Discriminator channels.
+    #[arg(long, default_value_t = 16)]
+    disc_width: i64,
+    /// Weight of the band below 4 kHz in the reconstruction losses (the engine splices the
+    /// input's own low band in).
+    #[arg(long, default_value_t = 0.5)]
+    low_band_weight: f64,
+    /// Hold-out clips re-synthesised through the engine (LSD-HF, PESQ-WB) at each validation.
+    #[arg(long, default_value_t = 12)]
+    holdout_clips: usize,
+}
+
+#[derive(Args)]
+struct EvalVocoderArgs {
+    /// Model set: quality or low-latency.
+    #[arg(long, default_value = "quality")]
+    variant: String,
+    /// Vocoder checkpoint folders to score, as LABEL=DIR.
+    #[arg(long = "checkpoint")]
+    checkpoints: Vec<String>,
+    /// Corpus root: scores its in-corpus hold-out clips (train/), unless --clips-dir is given.
+    #[arg(long, default_value = "data/corpus")]
+    dataset_dir: PathBuf,
+    /// Score every clip of this folder instead of the hold-out.
+    #[arg(long)]
+    clips_dir: Option<PathBuf>,
+    /// At most N clips (every k-th by name).
+    #[arg(long, default_value_t = 64)]
+    max_clips: usize,
+    /// Cut clips to at most this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    max_secs: f64,
+    /// Write the tables as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct ExportArgs {
     /// Model set: quality or low-latency.
     #[arg(long, default_value = "quality")]
     variant: String,
-    /// Checkpoint folder (e.g. runs/gan-quality/best).
+    /// Generator checkpoint folder (e.g. runs/gan-quality/best); without it the base set's
+    /// generator is kept.
     #[arg(long)]
-    checkpoint: PathBuf,
-    /// Model set whose vocoder and sidecar fields are kept.
+    checkpoint: Option<PathBuf>,
+    /// Vocoder checkpoint folder (e.g. data/vocoder/voc-q/best) written as vocoder.onnx;
+    /// without it the base set's vocoder is kept.
+    #[arg(long)]
+    vocoder_checkpoint: Option<PathBuf>,
+    /// Model set whose other models and sidecar fields are kept.
     #[arg(long)]
     base: PathBuf,
     /// Output model set folder.
@@ -174,10 +236,10 @@ fn apply_config(a: &mut TrainArgs) -> Result<()> {
     for (k, val) in obj {
         let bad = || anyhow::anyhow!("{}: `{k}` has the wrong type", p.display());
         match k.as_str() {
-            "batch_size" => a.batch_size = val.as_u64().ok_or_else(bad)? as usize,
+            "batch_size" => a.batch_size = Some(val.as_u64().ok_or_else(bad)? as usize),
             "steps" => a.steps = Some(val.as_u64().ok_or_else(bad)?),
             "lr" => a.lr = Some(val.as_f64().ok_or_else(bad)?),
-            "frames" => a.frames = val.as_u64().ok_or_else(bad)? as usize,
+            "frames" => a.frames = Some(val.as_u64().ok_or_else(bad)? as usize),
             "val_every" => a.val_every = val.as_u64().ok_or_else(bad)?,
             "log_every" => a.log_every = val.as_u64().ok_or_else(bad)?,
             "eval_clips" => a.eval_clips = val.as_u64().ok_or_else(bad)? as usize,
@@ -195,22 +257,14 @@ fn train_cmd(kind: Kind2, mut a: TrainArgs) -> Result<()> {
         tch::set_num_threads(t);
     }
     let variant = spec::parse_variant(&a.variant)?;
-    let mel = spec::mel_config(variant);
-    let steps = match (a.steps, a.epochs) {
-        (Some(s), _) => s,
-        (None, Some(e)) => {
-            let c = data::Corpus::load(&a.dataset_dir.join("train"), mel.sample_rate, |_| true)?;
-            let seg = ((a.frames - 1) * mel.hop) as f64;
-            let per_epoch = c.minutes(mel.sample_rate) * 60.0 * mel.sample_rate as f64 / seg;
-            ((e * per_epoch / a.batch_size.max(1) as f64).ceil() as u64).max(1)
-        }
-        (None, None) => 20_000,
-    };
+    let frames = a.frames.unwrap_or(128);
+    let batch_size = a.batch_size.unwrap_or(16).max(1);
+    let steps = total_steps(&a, variant, frames, batch_size)?;
     let opts = TrainOptions {
         variant,
         corpus_dir: a.dataset_dir,
         out_dir: a.out_dir,
-        batch_size: a.batch_size.max(1),
+        batch_size,
         steps,
         resume: a.resume,
         device: cuda::device(&a.device)?,
@@ -219,7 +273,7 @@ fn train_cmd(kind: Kind2, mut a: TrainArgs) -> Result<()> {
             Kind2::Cnn => 1e-3,
             Kind2::Gan => 2e-4,
         }),
-        frames: a.frames,
+        frames,
         val_every: a.val_every.max(1),
         log_every: a.log_every.max(1),
         eval_clips: a.eval_clips,
@@ -232,11 +286,115 @@ fn train_cmd(kind: Kind2, mut a: TrainArgs) -> Result<()> {
     train::run(kind, &opts)
 }
 
+/// `--steps`, or `--epochs` passes over the training audio, or 20 000.
+fn total_steps(a: &TrainArgs, variant: Variant, frames: usize, batch_size: usize) -> Result<u64> {
+    let mel = spec::mel_config(variant);
+    Ok(match (a.steps, a.epochs) {
+        (Some(s), _) => s,
+        (None, Some(e)) => {
+            let c = data::Corpus::load(&a.dataset_dir.join("train"), mel.sample_rate, |_| true)?;
+            let seg = ((frames - 1) * mel.hop) as f64;
+            let per_epoch = c.minutes(mel.sample_rate) * 60.0 * mel.sample_rate as f64 / seg;
+            ((e * per_epoch / batch_size as f64).ceil() as u64).max(1)
+        }
+        (None, None) => 20_000,
+    })
+}
+
+fn vocoder_cmd(v: VocoderArgs) -> Result<()> {
+    let mut a = v.train;
+    apply_config(&mut a)?;
+    tch::set_num_threads(a.threads.unwrap_or(1));
+    let variant = spec::parse_variant(&a.variant)?;
+    let frames = a.frames.unwrap_or(match variant {
+        Variant::Quality => 32,
+        Variant::LowLatency => 64,
+    });
+    let batch_size = a.batch_size.unwrap_or(8).max(1);
+    let steps = total_steps(&a, variant, frames, batch_size)?;
+    let opts = vtrain::VocoderOptions {
+        variant,
+        corpus_dir: a.dataset_dir,
+        out_dir: a.out_dir,
+        batch_size,
+        steps,
+        resume: a.resume,
+        device: cuda::device(&a.device)?,
+        seed: a.seed,
+        lr: a.lr.unwrap_or(if v.finetune_on_generator.is_some() {
+            2e-4
+        } else {
+            5e-4
+        }),
+        frames,
+        val_every: a.val_every.max(1),
+        log_every: a.log_every.max(1),
+        holdout_clips: v.holdout_clips,
+        warm_start: a.warm_start,
+        finetune_on_generator: v.finetune_on_generator,
+        max_train_clips: a.max_train_clips,
+        low_band_weight: v.low_band_weight,
+        warmup_steps: 200,
+        disc_start: v.disc_start,
+        disc_width: v.disc_width,
+        max_minutes: a.max_minutes,
+    };
+    vtrain::run(&opts)
+}
+
 fn export_cmd(a: ExportArgs) -> Result<()> {
     let variant = spec::parse_variant(&a.variant)?;
+    let synthesis = match a.synthesis.as_deref() {
+        None => None,
+        Some(s) => Some(
+            Synthesis::ALL
+                .into_iter()
+                .find(|x| x.as_str() == s)
+                .with_context(|| {
+                    format!("--synthesis must be vocoder, phase-copy or griffin-lim, found `{s}`")
+                })?,
+        ),
+    };
+    match &a.checkpoint {
+        Some(ckpt) => export_generator(&a, variant, ckpt, synthesis)?,
+        None if a.vocoder_checkpoint.is_some() => {
+            export::copy_set(&a.base, &a.out_dir)?;
+        }
+        None => anyhow::bail!("export needs --checkpoint (generator) and/or --vocoder-checkpoint"),
+    }
+    if let Some(vck) = &a.vocoder_checkpoint {
+        let state = checkpoint::load_state(vck)?;
+        let (vs, _) = vtrain::load_vocoder(variant, vck)?;
+        let vspec = spec::vocoder_spec(variant)?;
+        // The generator export already wrote the synthesis; a vocoder-only export writes it here.
+        let syn = if a.checkpoint.is_none() {
+            synthesis
+        } else {
+            None
+        };
+        let sc =
+            export::export_vocoder(&vspec, &vs, &state, &a.out_dir, syn, serde_json::json!({}))?;
+        eprintln!(
+            "exported vocoder {} to {} (context {}/{}, default synthesis {})",
+            vck.display(),
+            a.out_dir.display(),
+            sc.vocoder.context_left,
+            sc.vocoder.context_right,
+            sc.default_synthesis.as_str()
+        );
+    }
+    Ok(())
+}
+
+fn export_generator(
+    a: &ExportArgs,
+    variant: Variant,
+    checkpoint_dir: &std::path::Path,
+    synthesis: Option<Synthesis>,
+) -> Result<()> {
     let gspec = spec::generator_spec(variant);
-    let state = checkpoint::load_state(&a.checkpoint)?;
-    let (vs, _gen) = export::load_generator(&gspec, &a.checkpoint)?;
+    let state = checkpoint::load_state(checkpoint_dir)?;
+    let (vs, _gen) = export::load_generator(&gspec, checkpoint_dir)?;
     let mut metrics =
         serde_json::json!({"validation": state.metrics, "best_holdout": state.best_holdout});
     let amount = if a.amount == "auto" {
@@ -273,19 +431,8 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
             .parse::<f32>()
             .with_context(|| format!("--amount must be a number or auto, found `{}`", a.amount))?
     };
-    let synthesis = match a.synthesis.as_deref() {
-        None => None,
-        Some(s) => Some(
-            Synthesis::ALL
-                .into_iter()
-                .find(|x| x.as_str() == s)
-                .with_context(|| {
-                    format!("--synthesis must be vocoder, phase-copy or griffin-lim, found `{s}`")
-                })?,
-        ),
-    };
     let info = export::ExportInfo {
-        name: a.name.unwrap_or_else(|| format!("widen-{}-{}", variant.as_str(), state.kind)),
+        name: a.name.clone().unwrap_or_else(|| format!("widen-{}-{}", variant.as_str(), state.kind)),
         amount,
         synthesis,
         notes: format!(
@@ -360,7 +507,19 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     let synthesis = match a.synthesis.as_str() {
         "griffin-lim" => widen_core::engine::Synthesis::GriffinLim { iterations: 32 },
         "phase-copy" => widen_core::engine::Synthesis::PhaseCopy,
-        other => anyhow::bail!("--synthesis must be griffin-lim or phase-copy, found `{other}`"),
+        "vocoder" => widen_core::engine::Synthesis::Vocoder,
+        other => {
+            anyhow::bail!("--synthesis must be griffin-lim, phase-copy or vocoder, found `{other}`")
+        }
+    };
+    let vspec = spec::vocoder_spec(variant)?;
+    let vweights = match (&a.vocoder_checkpoint, a.synthesis.as_str()) {
+        (Some(dir), "vocoder") => {
+            let (vs, _) = vtrain::load_vocoder(variant, dir)?;
+            Some(export::trained_weights(&vs)?)
+        }
+        (None, "vocoder") => anyhow::bail!("--synthesis vocoder needs --vocoder-checkpoint DIR"),
+        _ => None,
     };
     for c in &a.checkpoints {
         let (label, dir) = c
@@ -376,9 +535,63 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
                 amount,
                 cutoff_hz: a.cutoff,
                 synthesis,
+                vocoder: vweights.as_ref().map(|w| (&vspec, w)),
             };
             let t = evaluate::score(&sys, &clips)?;
             let name = format!("{label}@{amount}");
+            print_table(&name, &t);
+            out.insert(name, serde_json::json!({"per_source": t.0, "all": t.1}));
+        }
+    }
+    if let Some(p) = a.json {
+        std::fs::write(
+            &p,
+            serde_json::to_string_pretty(&serde_json::Value::Object(out))?,
+        )
+        .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn eval_vocoder_cmd(a: EvalVocoderArgs) -> Result<()> {
+    tch::set_num_threads(1);
+    let variant = spec::parse_variant(&a.variant)?;
+    let rate = spec::mel_config(variant).sample_rate;
+    let corpus = match &a.clips_dir {
+        Some(d) => data::Corpus::load(d, rate, |_| true)?,
+        None => vtrain::holdout_corpus(&a.dataset_dir, rate)?,
+    };
+    let clips = validate::pick_clips(&corpus, a.max_clips, a.max_secs);
+    eprintln!(
+        "scoring {} clips (true mels of the wide-band audio)",
+        clips.len()
+    );
+    println!(
+        "{:<22} {:<26} {:>5} {:>7} {:>7} {:>7} {:>6} {:>7}",
+        "system", "source", "clips", "LSD", "LSD-HF", "PESQ-WB", "STOI", "SNR"
+    );
+    let vspec = spec::vocoder_spec(variant)?;
+    let cutoff_hz = widen_core::config::model::DEFAULT_CUTOFF_HZ;
+    let mut out = serde_json::Map::new();
+    let mut systems: Vec<(String, Option<widen_onnx::nets::TrainedWeights>)> =
+        vec![("griffin-lim".into(), None)];
+    for c in &a.checkpoints {
+        let (label, dir) = c
+            .split_once('=')
+            .with_context(|| format!("--checkpoint wants LABEL=DIR, found `{c}`"))?;
+        let (vs, _) = vtrain::load_vocoder(variant, std::path::Path::new(dir))?;
+        systems.push((label.to_string(), Some(export::trained_weights(&vs)?)));
+    }
+    for (label, weights) in &systems {
+        for splice in [true, false] {
+            let sys = evaluate::System::TrueMel {
+                variant,
+                vocoder: weights.as_ref().map(|w| (&vspec, w)),
+                splice,
+                cutoff_hz,
+            };
+            let t = evaluate::score(&sys, &clips)?;
+            let name = format!("{label}{}", if splice { "" } else { " (full band)" });
             print_table(&name, &t);
             out.insert(name, serde_json::json!({"per_source": t.0, "all": t.1}));
         }
@@ -400,7 +613,9 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Train(a) => train_cmd(Kind2::Cnn, a),
         Cmd::TrainGan(a) => train_cmd(Kind2::Gan, a),
+        Cmd::TrainVocoder(a) => vocoder_cmd(a),
         Cmd::Export(a) => export_cmd(a),
+        Cmd::EvaluateVocoder(a) => eval_vocoder_cmd(a),
         Cmd::Evaluate(a) => eval_cmd(a),
         Cmd::Plot { log, out } => widen_train::plot::plot_log(&log, &out),
     };

@@ -3,7 +3,8 @@
 //! Three stacked panels over the step axis (each auto-scaled, grid lines at tenths):
 //! 1. training loss, log10 scale (black);
 //! 2. high-band log-mel L1: training (blue), in-corpus hold-out (green), eval split (red);
-//! 3. eval-split LSD-HF with Griffin-Lim (red) and the sinc baseline (grey line).
+//! 3. eval-split LSD-HF with Griffin-Lim (red) and the sinc baseline (grey line); for vocoder
+//!    runs, the hold-out re-synthesis' LSD-HF (red) and Griffin-Lim's on the same mels (grey).
 
 use std::path::Path;
 
@@ -130,11 +131,12 @@ pub fn plot_log(log: &Path, png: &Path) -> Result<()> {
                 if let Some(x) = f("eval_hf_l1") {
                     eval.push((step, x));
                 }
-                if let Some(x) = f("eval_lsd_hf") {
+                // Vocoder runs score the hold-out re-synthesis instead of the eval split.
+                if let Some(x) = f("eval_lsd_hf").or_else(|| f("holdout_lsd_hf")) {
                     lsd.push((step, x));
                 }
             }
-            Some("baseline") => sinc = f("eval_sinc_lsd_hf"),
+            Some("baseline") => sinc = f("eval_sinc_lsd_hf").or_else(|| f("holdout_gl_lsd_hf")),
             _ => {}
         }
     }

@@ -5,7 +5,7 @@
 
 use widen_core::config::{self, contract, MelConfig};
 use widen_core::model::Variant;
-use widen_onnx::nets::{Padding, ResCnnSpec};
+use widen_onnx::nets::{MagPrior, Padding, ResCnnSpec, VocosSpec};
 
 /// Future frames the low-latency generator may see (the vocoder gets the other one of the
 /// set's two, `config::low_latency::MAX_LOOKAHEAD_FRAMES`).
@@ -66,3 +66,44 @@ pub fn first_band_at_or_above(mel: &MelConfig, hz: f32) -> usize {
         .find(|&m| widen_core::dsp::mel::mel_to_hz(lo + step * (m + 1) as f64, scale) >= hz as f64)
         .unwrap_or(mel.n_mels)
 }
+
+/// The trained vocoder of a set (Vocos design, sized for CPU training and far-below-real-time
+/// inference): quality 128 channels, 6 ConvNeXt blocks, symmetric padding (21 + 21 frames of
+/// context at hop 256); low-latency 96 channels, 4 blocks, causal with
+/// [`LOW_LATENCY_VOCODER_LOOKAHEAD`] frame of lookahead at hop 128. Both carry the mel
+/// filterbank's log-inverse as a trainable magnitude prior.
+pub fn vocoder_spec(variant: Variant) -> anyhow::Result<VocosSpec> {
+    let mel = mel_config(variant);
+    let fb = widen_core::dsp::MelFilterbank::new(&mel)?;
+    let (weight, bias) = fb.log_inverse();
+    let (channels, blocks, padding) = match variant {
+        Variant::Quality => (128, 6, Padding::Same),
+        Variant::LowLatency => (
+            96,
+            4,
+            Padding::Causal {
+                lookahead: LOW_LATENCY_VOCODER_LOOKAHEAD,
+            },
+        ),
+    };
+    let [mag, cos, sin] = config::model::VOCODER_OUTPUTS.map(String::from);
+    Ok(VocosSpec {
+        input: contract::VOCODER_INPUT.into(),
+        outputs: [mag, cos, sin],
+        n_mels: mel.n_mels,
+        n_bins: mel.n_bins(),
+        channels,
+        blocks,
+        embed_kernel: 7,
+        dw_kernel: 7,
+        mag_max: config::model::MAG_MAX,
+        mag_head_scale: 0.01,
+        phase_scale: 1.0,
+        mag_prior: Some(MagPrior { weight, bias }),
+        padding,
+        seed: 0,
+    })
+}
+
+/// Future frames the low-latency vocoder may see (the generator has the set's other one).
+pub const LOW_LATENCY_VOCODER_LOOKAHEAD: usize = 1;

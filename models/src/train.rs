@@ -85,7 +85,7 @@ pub struct TrainOptions {
 }
 
 /// Per-band weights `[1, n_mels, 1]`: 1 above the high-band edge, `low` below.
-fn band_weights(n_mels: usize, hf_band: usize, low: f64, device: Device) -> Tensor {
+pub(crate) fn band_weights(n_mels: usize, hf_band: usize, low: f64, device: Device) -> Tensor {
     let w: Vec<f32> = (0..n_mels)
         .map(|m| if m >= hf_band { 1.0 } else { low as f32 })
         .collect();
@@ -122,13 +122,13 @@ pub fn lr_at(peak: f64, step: u64, total: u64, warmup: u64) -> f64 {
 }
 
 /// Appends JSON lines to the run log.
-struct Log {
+pub(crate) struct Log {
     file: std::fs::File,
 }
 
 impl Log {
     /// Opens `path`, dropping entries after `keep_until` (a resumed run rewrites them).
-    fn open(path: &Path, keep_until: Option<u64>) -> Result<Self> {
+    pub(crate) fn open(path: &Path, keep_until: Option<u64>) -> Result<Self> {
         let kept = match (keep_until, std::fs::read_to_string(path)) {
             (Some(s), Ok(text)) => text
                 .lines()
@@ -147,10 +147,50 @@ impl Log {
         Ok(Self { file })
     }
 
-    fn write(&mut self, v: serde_json::Value) -> Result<()> {
+    pub(crate) fn write(&mut self, v: serde_json::Value) -> Result<()> {
         writeln!(self.file, "{v}")?;
         Ok(())
     }
+}
+
+/// The training clips, the in-corpus hold-out (the training clips themselves when the corpus
+/// is too small to have one) and the eval split (empty when missing or not asked for), at `rate`. The audio is
+/// held once: the split moves the clips.
+pub(crate) fn load_splits(
+    corpus_dir: &Path,
+    rate: u32,
+    max_train_clips: Option<usize>,
+    with_eval: bool,
+) -> Result<(Corpus, Corpus, Corpus)> {
+    let all_train = Corpus::load(&corpus_dir.join("train"), rate, |_| true)?;
+    let (mut hold_clips, mut train_clips): (Vec<_>, Vec<_>) = all_train
+        .clips
+        .into_iter()
+        .partition(|c| crate::data::is_holdout(&c.name));
+    if let Some(n) = max_train_clips {
+        train_clips.truncate(n);
+        hold_clips.truncate(n.div_ceil(4));
+    }
+    if hold_clips.is_empty() {
+        // Tiny corpora (smoke tests): validate on the training clips.
+        hold_clips = train_clips.clone();
+    }
+    let eval = if !with_eval {
+        Corpus::default()
+    } else {
+        match Corpus::load(&corpus_dir.join("eval"), rate, |_| true) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("widen-train: no eval split ({e:#}); eval metrics skipped");
+                Corpus::default()
+            }
+        }
+    };
+    Ok((
+        Corpus::from_clips(train_clips),
+        Corpus::from_clips(hold_clips),
+        eval,
+    ))
 }
 
 /// Runs the CNN or GAN loop to `opts.steps`.
@@ -169,31 +209,8 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
 
     // Data.
     let rate = mel_cfg.sample_rate;
-    let limit = opts.max_train_clips;
-    // Split by moving the clips: the audio is held once.
-    let all_train = Corpus::load(&opts.corpus_dir.join("train"), rate, |_| true)?;
-    let (mut hold_clips, mut train_clips): (Vec<_>, Vec<_>) = all_train
-        .clips
-        .into_iter()
-        .partition(|c| crate::data::is_holdout(&c.name));
-    if let Some(n) = limit {
-        train_clips.truncate(n);
-        hold_clips.truncate(n.div_ceil(4));
-    }
-    if hold_clips.is_empty() {
-        // Tiny corpora (smoke tests): validate on the training clips.
-        hold_clips = train_clips.clone();
-    }
-    // Shared with the batch thread, not copied.
-    let train = std::sync::Arc::new(Corpus::from_clips(train_clips));
-    let hold = Corpus::from_clips(hold_clips);
-    let eval = match Corpus::load(&opts.corpus_dir.join("eval"), rate, |_| true) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("widen-train: no eval split ({e:#}); eval metrics skipped");
-            Corpus::default()
-        }
-    };
+    let (train, hold, eval) = load_splits(&opts.corpus_dir, rate, opts.max_train_clips, true)?;
+    let train = std::sync::Arc::new(train);
     let minutes = train.minutes(rate);
     eprintln!(
         "widen-train {}: {} train clips ({minutes:.1} min), {} hold-out, {} eval clips; device {dev:?}",

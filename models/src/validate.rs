@@ -201,6 +201,7 @@ pub fn gl_scores(
         amount,
         cutoff_hz: widen_core::config::model::DEFAULT_CUTOFF_HZ,
         synthesis: Synthesis::GriffinLim { iterations: 32 },
+        vocoder: None,
     };
     Ok((&crate::evaluate::score(&system, clips)?.1).into())
 }
@@ -228,4 +229,119 @@ pub fn pick_clips(corpus: &Corpus, n: usize, max_secs: f64) -> Vec<Clip> {
             samples: c.samples[..c.samples.len().min(max_len)].to_vec(),
         })
         .collect()
+}
+
+/// A model that returns its input: stands in for the generator when the vocoder is scored on
+/// true mels (the engine's mel of the wide-band clip goes straight to the synthesis).
+#[derive(Debug)]
+pub struct IdentityRuntime {
+    input_name: String,
+    output_names: Vec<String>,
+    channels: Vec<usize>,
+}
+
+impl IdentityRuntime {
+    /// Identity over `n_mels` channels.
+    pub fn new(n_mels: usize) -> Self {
+        Self {
+            input_name: widen_core::config::contract::GENERATOR_INPUT.into(),
+            output_names: vec![widen_core::config::contract::GENERATOR_OUTPUT.into()],
+            channels: vec![n_mels],
+        }
+    }
+}
+
+impl ModelRuntime for IdentityRuntime {
+    fn run(
+        &mut self,
+        input: &[f32],
+        _channels: usize,
+        _frames: usize,
+        outputs: &mut [Vec<f32>],
+    ) -> Result<(), RuntimeError> {
+        if let Some(o) = outputs.first_mut() {
+            o.clear();
+            o.extend_from_slice(input);
+        }
+        Ok(())
+    }
+
+    fn input_name(&self) -> &str {
+        &self.input_name
+    }
+
+    fn output_names(&self) -> &[String] {
+        &self.output_names
+    }
+
+    fn output_channels(&self) -> &[usize] {
+        &self.channels
+    }
+}
+
+/// A tch vocoder behind the engine's [`ModelRuntime`] trait (CPU, no gradients): outputs
+/// `mag`, `cos`, `sin` like the exported graph.
+#[derive(Debug)]
+pub struct TchVocoderRuntime {
+    _vs: nn::VarStore,
+    voc: crate::vocoder::Vocoder,
+    input_name: String,
+    output_names: Vec<String>,
+    channels: Vec<usize>,
+}
+
+impl TchVocoderRuntime {
+    /// A CPU vocoder of `spec` with `weights`.
+    pub fn new(
+        spec: &widen_onnx::nets::VocosSpec,
+        mel: &widen_core::config::MelConfig,
+        weights: &widen_onnx::nets::TrainedWeights,
+    ) -> Result<Self> {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let voc = crate::vocoder::Vocoder::new(&vs.root(), spec, mel)?;
+        crate::evaluate::copy_weights(&vs, weights)?;
+        Ok(Self {
+            _vs: vs,
+            voc,
+            input_name: spec.input.clone(),
+            output_names: spec.outputs.to_vec(),
+            channels: vec![spec.n_bins; 3],
+        })
+    }
+}
+
+impl ModelRuntime for TchVocoderRuntime {
+    fn run(
+        &mut self,
+        input: &[f32],
+        channels: usize,
+        frames: usize,
+        outputs: &mut [Vec<f32>],
+    ) -> Result<(), RuntimeError> {
+        let x = Tensor::from_slice(input).reshape([1, channels as i64, frames as i64]);
+        let o = tch::no_grad(|| self.voc.forward(&x));
+        let err = |e: tch::TchError| RuntimeError::Inference {
+            model: "vocoder (tch)".into(),
+            message: e.to_string(),
+        };
+        let parts = [o.mag, o.phase.cos(), o.phase.sin()];
+        for (dst, t) in outputs.iter_mut().zip(parts) {
+            let v = Vec::<f32>::try_from(t.flatten(0, -1)).map_err(err)?;
+            dst.clear();
+            dst.extend_from_slice(&v);
+        }
+        Ok(())
+    }
+
+    fn input_name(&self) -> &str {
+        &self.input_name
+    }
+
+    fn output_names(&self) -> &[String] {
+        &self.output_names
+    }
+
+    fn output_channels(&self) -> &[usize] {
+        &self.channels
+    }
 }

@@ -1,19 +1,25 @@
 //! Parity tests: the trainer's tch log-mel against the engine's Rust log-mel (itself checked
-//! against librosa by widen-core's fixtures), and an exported generator run in ONNX Runtime
-//! against the same weights in tch.
+//! against librosa by widen-core's fixtures); an exported generator and an exported vocoder run
+//! in ONNX Runtime against the same weights in tch; the engine running an exported vocoder on
+//! real speech (and its frame placement against the trainer's iSTFT).
 
 mod common;
 use common::testdata;
 
+use std::path::Path;
+
 use tch::{nn, Device, Tensor};
 use widen_core::config::contract;
 use widen_core::dsp::LogMel;
-use widen_core::model::Variant;
+use widen_core::engine::{engine_config_for, enhance_offline, Context, EngineConfig, Synthesis};
+use widen_core::model::{ModelSet, Synthesis as ModelSynthesis, Variant};
 use widen_core::runtime::{init_ort, IoSpec, ModelRuntime, OrtModel, SessionOptions};
-use widen_train::export::trained_weights;
+use widen_train::export::{self, trained_weights};
 use widen_train::generator::Generator;
-use widen_train::spec;
 use widen_train::tch_mel::TchMel;
+use widen_train::validate::IdentityRuntime;
+use widen_train::vocoder::Vocoder;
+use widen_train::{checkpoint, spec};
 
 fn speech(rate: u32) -> Vec<f32> {
     let dir = testdata().join("ktuberling/fr");
@@ -118,5 +124,199 @@ fn exported_generator_matches_tch_in_onnx_runtime() {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(resid > 0.01, "{variant:?}: residual only {resid}");
+    }
+}
+
+/// Adds small noise to every variable so the comparison exercises every weight (LayerNorm
+/// gains of exactly 1, zero biases and a head near zero would hide a wrong mapping).
+fn perturb(vs: &nn::VarStore, scale: f64) {
+    tch::no_grad(|| {
+        for (_, mut t) in vs.variables() {
+            let noise = t.randn_like() * scale;
+            let _ = t.f_add_(&noise);
+        }
+    });
+}
+
+#[test]
+fn exported_vocoder_matches_tch_in_onnx_runtime() {
+    init_ort().expect("ONNX Runtime library (run scripts/setup-tests.sh)");
+    tch::manual_seed(12);
+    for variant in Variant::ALL {
+        let cfg = spec::mel_config(variant);
+        let vspec = spec::vocoder_spec(variant).unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let voc = Vocoder::new(&vs.root(), &vspec, &cfg).unwrap();
+        perturb(&vs, 0.02);
+        let built = vspec.build_trained(&trained_weights(&vs).unwrap()).unwrap();
+        assert_eq!(
+            (built.context_left, built.context_right),
+            (voc.context_left, voc.context_right)
+        );
+        let bytes = widen_onnx::encode(&built.model);
+        let (n, nb) = (vspec.n_mels, vspec.n_bins);
+        let io = IoSpec::new(
+            (contract::VOCODER_INPUT, n),
+            &[
+                (contract::VOCODER_MAG, nb),
+                (contract::VOCODER_COS, nb),
+                (contract::VOCODER_SIN, nb),
+            ],
+        );
+        let mut ort =
+            OrtModel::from_memory(&bytes, "exported vocoder", &io, &SessionOptions::default())
+                .expect("ONNX Runtime loads the export");
+        let mel = LogMel::new(cfg.clone()).unwrap().compute(&speech(22_050));
+        let frames = mel.n_frames;
+        let mut out = vec![Vec::new(), Vec::new(), Vec::new()];
+        ort.run(&mel.data, n, frames, &mut out).unwrap();
+        let x = Tensor::from_slice(&mel.data).reshape([1, n as i64, frames as i64]);
+        let o = tch::no_grad(|| voc.forward(&x));
+        let flat = |t: Tensor| Vec::<f32>::try_from(t.flatten(0, -1)).unwrap();
+        let (mag, cos, sin) = (flat(o.mag), flat(o.phase.cos()), flat(o.phase.sin()));
+        assert_eq!(mag.len(), out[0].len());
+        // Magnitude: relative 1e-4 (it is exp of the logits; 1e-6 absolute near zero).
+        let worst_mag = mag
+            .iter()
+            .zip(&out[0])
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1e-2))
+            .fold(0.0f32, f32::max);
+        eprintln!("{variant:?}: vocoder magnitude worst relative difference {worst_mag}");
+        assert!(
+            worst_mag <= 1e-4,
+            "{variant:?}: magnitude differs by up to {worst_mag} relative (tolerance 1e-4)"
+        );
+        for (name, t, o) in [("cos", &cos, &out[1]), ("sin", &sin, &out[2])] {
+            let worst = t
+                .iter()
+                .zip(o)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            eprintln!("{variant:?}: vocoder {name} worst difference {worst}");
+            assert!(
+                worst <= 1e-4,
+                "{variant:?}: {name} differs by up to {worst} (tolerance 1e-4)"
+            );
+        }
+        // Not vacuous: magnitudes span a wide range and phases vary.
+        let (lo, hi) = mag
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        assert!(
+            hi / lo.max(1e-12) > 1e3,
+            "{variant:?}: magnitudes only {lo}..{hi}"
+        );
+        let spread = cos.iter().filter(|c| c.abs() < 0.5).count();
+        assert!(spread > cos.len() / 10, "{variant:?}: phases barely vary");
+    }
+}
+
+#[test]
+fn engine_runs_an_exported_trained_vocoder_on_real_speech() {
+    init_ort().expect("ONNX Runtime library (run scripts/setup-tests.sh)");
+    tch::manual_seed(13);
+    let tmp = tempfile::tempdir().unwrap();
+    for variant in Variant::ALL {
+        let cfg = spec::mel_config(variant);
+        let vspec = spec::vocoder_spec(variant).unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let voc = Vocoder::new(&vs.root(), &vspec, &cfg).unwrap();
+        perturb(&vs, 0.02);
+        let set = tmp.path().join(variant.as_str());
+        let base = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models/default")
+            .join(variant.as_str());
+        export::copy_set(&base, &set).unwrap();
+        let state = checkpoint::State {
+            kind: "vocoder".into(),
+            variant: variant.as_str().into(),
+            step: 1,
+            total_steps: 1,
+            seed: 0,
+            batch_size: 1,
+            frames: 32,
+            lr: 0.0,
+            corpus_minutes: 0.0,
+            best_holdout: None,
+            metrics: serde_json::json!({}),
+        };
+        let sc = export::export_vocoder(
+            &vspec,
+            &vs,
+            &state,
+            &set,
+            Some(ModelSynthesis::Vocoder),
+            serde_json::json!({}),
+        )
+        .unwrap();
+        assert_eq!(
+            (sc.vocoder.context_left, sc.vocoder.context_right),
+            (voc.context_left, voc.context_right)
+        );
+        let ms = ModelSet::load_dir(&set).expect("the exported set loads");
+        assert!(ms.sidecar().provenance.notes.contains("Vocoder: trained"));
+
+        // The product path: real 8 kHz speech, vocoder synthesis, band splice.
+        let wide = speech(22_050);
+        let nb = widen_train::validate::narrow_band(&wide).unwrap();
+        let ecfg = engine_config_for(&ms, 8_000, 22_050);
+        assert_eq!(ecfg.synthesis, Synthesis::Vocoder);
+        let (g, v) = ms.instantiate(&SessionOptions::default()).unwrap();
+        let out = enhance_offline(&ecfg, Box::new(g), Some(Box::new(v)), &nb).unwrap();
+        let want = (nb.len() as f64 * 22_050.0 / 8_000.0).round() as i64;
+        assert!(
+            (out.len() as i64 - want).abs() <= 1,
+            "{variant:?}: {} output samples for {} input samples (expected {want})",
+            out.len(),
+            nb.len()
+        );
+        assert!(
+            out.iter().all(|v| v.is_finite()),
+            "{variant:?}: non-finite output"
+        );
+        assert!(
+            out.iter().any(|v| v.abs() > 1e-3),
+            "{variant:?}: silent output"
+        );
+
+        // Framing (measured: 2e-6 of the peak): the engine's full-band re-synthesis of the clip's own mel through the
+        // exported graph equals tch's torch.istft(center = true) synthesis of the same mel,
+        // away from the edges (where the engine's streaming framing pads with zeros and the
+        // trainer's log-mel reflects).
+        let (_, v) = ms.instantiate(&SessionOptions::default()).unwrap();
+        let full = EngineConfig {
+            mel: cfg.clone(),
+            generator_context: Context::default(),
+            vocoder_context: Context {
+                left: sc.vocoder.context_left,
+                right: sc.vocoder.context_right,
+            },
+            chunk_frames: 16,
+            amount: 1.0,
+            synthesis: Synthesis::Vocoder,
+            splice: false,
+            input_rate: 22_050,
+            output_rate: 22_050,
+            ..EngineConfig::default()
+        };
+        let id = Box::new(IdentityRuntime::new(cfg.n_mels));
+        let y_engine = enhance_offline(&full, id, Some(Box::new(v)), &wide).unwrap();
+        let mel = LogMel::new(cfg.clone()).unwrap().compute(&wide);
+        let x = Tensor::from_slice(&mel.data).reshape([1, cfg.n_mels as i64, mel.n_frames as i64]);
+        let y_tch = Vec::<f32>::try_from(tch::no_grad(|| voc.synth(&x)).flatten(0, -1)).unwrap();
+        let edge = cfg.n_fft + (voc.context_left.max(voc.context_right) + 1) * cfg.hop;
+        let end = y_tch.len().min(y_engine.len()) - edge;
+        let peak = y_tch[edge..end].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let worst = y_tch[edge..end]
+            .iter()
+            .zip(&y_engine[edge..end])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        eprintln!("{variant:?}: engine vs tch synthesis worst {worst} (peak {peak})");
+        assert!(peak > 1e-3, "{variant:?}: re-synthesis is silent");
+        assert!(
+            worst <= 1e-5 * peak,
+            "{variant:?}: engine and tch synthesis differ by up to {worst} (peak {peak}; tolerance 1e-5 of the peak)"
+        );
     }
 }

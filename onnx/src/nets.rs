@@ -328,8 +328,7 @@ impl ResCnnSpec {
 }
 
 impl VocosSpec {
-    /// Builds the graph (weights from [`VocosSpec::seed`]) and its receptive field.
-    pub fn build(&self) -> Result<BuiltNet, OnnxError> {
+    fn check(&self) -> Result<(), OnnxError> {
         let (m, c, nb) = (self.n_mels, self.channels, self.n_bins);
         if m == 0 || c == 0 || nb == 0 || self.embed_kernel == 0 || self.dw_kernel == 0 {
             return Err(invalid(
@@ -353,70 +352,119 @@ impl VocosSpec {
                 ));
             }
         }
-        let mut rng = SplitMix64(self.seed);
+        Ok(())
+    }
+
+    /// The convolutions in chain order (`embed`, `block{i}.dwconv`, `block{i}.pwconv1`,
+    /// `block{i}.pwconv2`, ..., `head`) with their padding, and the receptive field
+    /// `(left, right)`. The optional `prior` (a pointwise `n_mels -> n_bins` convolution on the
+    /// input) and the LayerNorms (`embed_norm`, `block{i}.norm`, `final_norm`, each `channels`
+    /// wide) are not in the list. A trainer builds its network from this, so training and
+    /// export share one definition.
+    pub fn layers(&self) -> Result<(Vec<ConvLayer>, usize, usize), OnnxError> {
+        self.check()?;
+        let (m, c, nb) = (self.n_mels, self.channels, self.n_bins);
         let mut plan = PadPlan::new(self.padding);
+        let mut out = Vec::with_capacity(2 + 3 * self.blocks);
+        let mut push = |name: String, conv: Conv1d| {
+            out.push(ConvLayer {
+                name,
+                conv: plan.pad(conv),
+            })
+        };
+        push("embed".into(), Conv1d::new(m, c, self.embed_kernel));
+        for i in 0..self.blocks {
+            push(
+                format!("block{i}.dwconv"),
+                Conv1d::new(c, c, self.dw_kernel).groups(c),
+            );
+            push(format!("block{i}.pwconv1"), Conv1d::new(c, 2 * c, 1));
+            push(format!("block{i}.pwconv2"), Conv1d::new(2 * c, c, 1));
+        }
+        push("head".into(), Conv1d::new(c, 2 * nb, 1));
+        Ok((out, plan.left, plan.right))
+    }
+
+    /// Builds the graph (weights from [`VocosSpec::seed`]) and its receptive field.
+    pub fn build(&self) -> Result<BuiltNet, OnnxError> {
+        self.build_from(WeightSource::Seeded(SplitMix64(self.seed)))
+    }
+
+    /// Builds the graph with trained weights: every layer of [`VocosSpec::layers`], the
+    /// LayerNorms (`{norm}.weight`, `{norm}.bias`) and, when [`VocosSpec::mag_prior`] is set,
+    /// `prior.weight` / `prior.bias` from `weights` (the spec's prior values are then unused).
+    pub fn build_trained(&self, weights: &TrainedWeights) -> Result<BuiltNet, OnnxError> {
+        self.build_from(WeightSource::Trained(weights))
+    }
+
+    fn build_from(&self, mut src: WeightSource<'_>) -> Result<BuiltNet, OnnxError> {
+        let (layers, left, right) = self.layers()?;
+        let (m, c, nb) = (self.n_mels, self.channels, self.n_bins);
         let mut b = GraphBuilder::new("widen_vocoder");
         b.doc("widen vocoder: Vocos-like ConvNeXt backbone with an iSTFT head (mag, cos, sin)");
         let x = b.input(&self.input, &btc(m));
-        let ones = vec![1.0f32; c];
-        let zeros = vec![0.0f32; c];
         const EPS: f32 = 1e-6;
-
-        let mut conv = |b: &mut GraphBuilder, name: &str, x: &str, spec: Conv1d, scale: f32| {
-            let spec = plan.pad(spec);
-            let fan_in = spec.in_channels / spec.groups * spec.kernel;
-            let w = rng.weights(spec.weight_len(), fan_in, scale);
-            let bias = vec![0.0; spec.out_channels];
-            b.conv1d(name, x, spec, &w, Some(&bias))
+        let norm = |b: &mut GraphBuilder,
+                    src: &WeightSource<'_>,
+                    name: &str,
+                    x: &str|
+         -> Result<String, OnnxError> {
+            let (g, beta) = match src {
+                WeightSource::Seeded(_) => (vec![1.0f32; c], vec![0.0f32; c]),
+                WeightSource::Trained(map) => (
+                    trained(map, &format!("{name}.weight"), c)?,
+                    trained(map, &format!("{name}.bias"), c)?,
+                ),
+            };
+            Ok(b.layer_norm_channels(name, x, &g, &beta, EPS))
+        };
+        let conv = |b: &mut GraphBuilder,
+                    src: &mut WeightSource<'_>,
+                    i: usize,
+                    x: &str,
+                    scale: f32|
+         -> Result<String, OnnxError> {
+            let l = &layers[i];
+            let (w, bias) = src.conv(&l.name, &l.conv, scale)?;
+            Ok(b.conv1d(&l.name, x, l.conv, &w, Some(&bias)))
         };
 
-        let h = conv(
-            &mut b,
-            "embed",
-            &x,
-            Conv1d::new(m, c, self.embed_kernel),
-            1.0,
-        );
-        let mut h = b.layer_norm_channels("embed_norm", &h, &ones, &zeros, EPS);
+        let h = conv(&mut b, &mut src, 0, &x, 1.0)?;
+        let mut h = norm(&mut b, &src, "embed_norm", &h)?;
         for i in 0..self.blocks {
-            let r = conv(
-                &mut b,
-                &format!("block{i}.dwconv"),
-                &h,
-                Conv1d::new(c, c, self.dw_kernel).groups(c),
-                1.0,
-            );
-            let r = b.layer_norm_channels(&format!("block{i}.norm"), &r, &ones, &zeros, EPS);
-            let r = conv(
-                &mut b,
-                &format!("block{i}.pwconv1"),
-                &r,
-                Conv1d::new(c, 2 * c, 1),
-                1.0,
-            );
+            let r = conv(&mut b, &mut src, 1 + 3 * i, &h, 1.0)?;
+            let r = norm(&mut b, &src, &format!("block{i}.norm"), &r)?;
+            let r = conv(&mut b, &mut src, 2 + 3 * i, &r, 1.0)?;
             let r = b.gelu(&r);
-            let r = conv(
-                &mut b,
-                &format!("block{i}.pwconv2"),
-                &r,
-                Conv1d::new(2 * c, c, 1),
-                0.5,
-            );
+            let r = conv(&mut b, &mut src, 3 + 3 * i, &r, 0.5)?;
             h = b.add(&h, &r);
         }
-        let h = b.layer_norm_channels("final_norm", &h, &ones, &zeros, EPS);
+        let h = norm(&mut b, &src, "final_norm", &h)?;
 
-        // The head's magnitude and phase rows get different scales, so it is written by hand.
-        let head = plan.pad(Conv1d::new(c, 2 * nb, 1));
-        let mut w = rng.weights(nb * c, c, self.mag_head_scale);
-        w.extend(rng.weights(nb * c, c, self.phase_scale));
-        let bias = vec![0.0; 2 * nb];
-        let o = b.conv1d("head", &h, head, &w, Some(&bias));
+        // Seeded: the head's magnitude and phase rows get different scales.
+        let head = &layers[layers.len() - 1];
+        let (w, bias) = match &mut src {
+            WeightSource::Seeded(rng) => {
+                let mut w = rng.weights(nb * c, c, self.mag_head_scale);
+                w.extend(rng.weights(nb * c, c, self.phase_scale));
+                (w, vec![0.0; 2 * nb])
+            }
+            WeightSource::Trained(_) => src.conv(&head.name, &head.conv, 1.0)?,
+        };
+        let o = b.conv1d(&head.name, &h, head.conv, &w, Some(&bias));
         let nb_i = i64::try_from(nb).unwrap_or(i64::MAX);
         let parts = b.split(&o, 1, &[nb_i, nb_i]);
         let (mut logits, phase) = (parts[0].clone(), parts[1].clone());
         if let Some(p) = &self.mag_prior {
-            let prior = b.conv1d("prior", &x, Conv1d::new(m, nb, 1), &p.weight, Some(&p.bias));
+            let spec = Conv1d::new(m, nb, 1);
+            let (pw, pb) = match &src {
+                WeightSource::Seeded(_) => (p.weight.clone(), p.bias.clone()),
+                WeightSource::Trained(map) => (
+                    trained(map, "prior.weight", nb * m)?,
+                    trained(map, "prior.bias", nb)?,
+                ),
+            };
+            let prior = b.conv1d("prior", &x, spec, &pw, Some(&pb));
             logits = b.add(&logits, &prior);
         }
         // Vocos order: exp, then clip, so the bound holds exactly even where exp overflows.
@@ -430,8 +478,8 @@ impl VocosSpec {
         b.output_from(&sin, n_sin, &btc(nb));
         Ok(BuiltNet {
             model: b.build()?,
-            context_left: plan.left,
-            context_right: plan.right,
+            context_left: left,
+            context_right: right,
         })
     }
 }

@@ -166,6 +166,56 @@ impl MelFilterbank {
         &self.weights
     }
 
+    /// A linear map from log-mel to log-magnitude (a vocoder's fixed or initial magnitude
+    /// prior): bin `k` takes the filterbank-weighted mean of the log-mels covering it, each
+    /// corrected by the log of its filter's total weight, so a flat spectrum of magnitude `a`
+    /// (whose band `m` is `a * sum_k w[m][k]`) maps back to `ln a` wherever filters overlap.
+    /// Bins no filter covers (DC, Nyquist) copy the nearest filter's band. Returns the weight
+    /// row-major `[n_bins][n_mels]` and the bias `[n_bins]`. (The same map as the placeholder
+    /// vocoder prior of `cargo xtask gen-default-models`.)
+    pub fn log_inverse(&self) -> (Vec<f32>, Vec<f32>) {
+        let (n_mels, n_bins, w) = (self.n_mels, self.n_bins, &self.weights);
+        let log_sums: Vec<f64> = (0..n_mels)
+            .map(|m| {
+                let s: f64 = w[m * n_bins..(m + 1) * n_bins]
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .sum();
+                s.max(f64::MIN_POSITIVE).ln()
+            })
+            .collect();
+        let centres: Vec<usize> = (0..n_mels)
+            .map(|m| {
+                let row = &w[m * n_bins..(m + 1) * n_bins];
+                (0..n_bins)
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut weight = vec![0.0f32; n_bins * n_mels];
+        let mut bias = vec![0.0f32; n_bins];
+        for k in 0..n_bins {
+            let total: f64 = (0..n_mels).map(|m| f64::from(w[m * n_bins + k])).sum();
+            let row = &mut weight[k * n_mels..(k + 1) * n_mels];
+            let mut b = 0.0f64;
+            if total > 0.0 {
+                for m in 0..n_mels {
+                    let c = f64::from(w[m * n_bins + k]) / total;
+                    row[m] = c as f32;
+                    b -= c * log_sums[m];
+                }
+            } else {
+                let nearest = (0..n_mels)
+                    .min_by_key(|&m| centres[m].abs_diff(k))
+                    .unwrap_or(0);
+                row[nearest] = 1.0;
+                b = -log_sums[nearest];
+            }
+            bias[k] = b as f32;
+        }
+        (weight, bias)
+    }
+
     /// `out[m] = sum_k weights[m][k] * mag[k]` for one frame. Errors unless
     /// `mag.len() == n_bins` and `out.len() == n_mels`.
     pub fn apply(&self, mag: &[f32], out: &mut [f32]) -> Result<(), DspError> {
@@ -384,6 +434,25 @@ impl LogMel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_inverse_maps_a_flat_spectrum_back() {
+        for cfg in [MelConfig::default(), MelConfig::low_latency()] {
+            let fb = MelFilterbank::new(&cfg).unwrap();
+            let (w, b) = fb.log_inverse();
+            let flat = vec![0.3f32; cfg.n_bins()];
+            let mut mel = vec![0.0; cfg.n_mels];
+            fb.apply(&flat, &mut mel).unwrap();
+            let log: Vec<f32> = mel.iter().map(|v| v.ln()).collect();
+            for k in 0..cfg.n_bins() {
+                let v: f32 = b[k]
+                    + (0..cfg.n_mels)
+                        .map(|m| w[k * cfg.n_mels + m] * log[m])
+                        .sum::<f32>();
+                assert!((v - 0.3f32.ln()).abs() < 1e-4, "bin {k}: {v}");
+            }
+        }
+    }
 
     #[test]
     fn scales_round_trip_and_known_points() {
