@@ -248,33 +248,29 @@ pub fn generate(variant: Variant) -> Result<GeneratedSet> {
     })
 }
 
-/// Writes every variant's placeholder vocoder to `<root>/models/default/<variant>/`.
+/// Writes a placeholder set into every `<root>/models/default/<variant>/` that has no sidecar
+/// yet (a fresh folder, e.g. for an experiment with a new architecture).
 ///
-/// The generators there are trained (`widen-train export`), so they are kept: the existing
-/// sidecar keeps its generator entry and provenance and only its vocoder entry is refreshed.
-/// A folder without a sidecar gets the whole placeholder set.
+/// The committed sets are the trainer's (`widen-train export`, generator and vocoder): a folder
+/// with a sidecar is left alone, so this can never put a placeholder back over trained models.
 pub fn write_all(root: &Path) -> Result<()> {
     for variant in Variant::ALL {
-        let set = generate(variant)?;
         let dir = root.join("models/default").join(variant.as_str());
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let json_path = dir.join(contract::SIDECAR_FILE);
-        let (json, write_generator) = match std::fs::read(&json_path) {
-            Ok(bytes) => {
-                let mut sc = Sidecar::from_json(&bytes, &json_path.display().to_string())?;
-                sc.vocoder = set.sidecar.vocoder.clone();
-                (sc.to_json()?, false)
-            }
-            Err(_) => (set.sidecar_json.clone(), true),
-        };
-        let mut files: Vec<(&str, &[u8])> = vec![
-            (contract::SIDECAR_FILE, json.as_bytes()),
-            (VOCODER_FILE, &set.vocoder[..]),
-        ];
-        if write_generator {
-            files.push((GENERATOR_FILE, &set.generator[..]));
+        if json_path.exists() {
+            eprintln!(
+                "xtask: {} exists (trained models); left alone",
+                json_path.display()
+            );
+            continue;
         }
-        for (name, bytes) in files {
+        let set = generate(variant)?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, bytes) in [
+            (contract::SIDECAR_FILE, set.sidecar_json.as_bytes()),
+            (VOCODER_FILE, &set.vocoder[..]),
+            (GENERATOR_FILE, &set.generator[..]),
+        ] {
             let path = dir.join(name);
             std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("xtask: wrote {} ({} bytes)", path.display(), bytes.len());
