@@ -200,6 +200,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed-repeats", type=int, default=2, help="timed runs of (a), the slow one")
     ap.add_argument("--seconds", type=float, default=None, help="use only the first S seconds")
+    ap.add_argument("--only", choices=["seed", "widen-arch"], help="time one pipeline only")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     x, rate = soundfile.read(a.input, dtype="float32")
@@ -213,6 +214,8 @@ def main():
     for threads in [int(t) for t in a.threads.split(",")]:
         torch.set_num_threads(threads)
         for name, set_name, make in pipelines():
+            if a.only and name != a.only:
+                continue
             torch.manual_seed(0)
             model = make().eval()
             times = []
