@@ -11,7 +11,14 @@
 //! cargo xtask bench [--quick]        # both of the above, plus the DSP bench, merged JSON
 //! ```
 //!
+//! Issue 9 added, for `cargo xtask bench`'s report: `offline_enhance` (each set's default
+//! synthesis at the chunk `widen enhance` uses), `scaling` (time against input length),
+//! `floor` (rubato sinc upsampling alone), `streaming_deployed` (48 kHz / 128 at the plugin's
+//! and `widen live`'s chunk, with the p50/p99 of the blocks that ran a model call) and
+//! `latency_impulse` (reported latency against the delay of a unit impulse).
+//!
 //! Options (after `--`): `--threads N[,M..]` ONNX Runtime intra-op threads (default 1),
+//! `--input FILE` (an 8 kHz WAV to use instead of the ktuberling words),
 //! `--quick` (or `WIDEN_BENCH_QUICK=1`: 5 s of input, 200 hops, one repeat, for smoke runs),
 //! `--out FILE` (default `<target>/bench/pipeline.json`), `--merge A.json B.json ..` (no
 //! measuring: concatenates the reports of earlier runs into `--out` and prints their tables). Without the `stage-timing` feature
@@ -187,7 +194,10 @@ fn file_speech(path: &Path, seconds: f64) -> Vec<f32> {
         path.display(),
         audio.sample_rate
     );
-    repeat_to(&audio.to_mono(), (seconds * NARROW_BAND_RATE as f64).round() as usize)
+    repeat_to(
+        &audio.to_mono(),
+        (seconds * NARROW_BAND_RATE as f64).round() as usize,
+    )
 }
 
 /// `x` repeated (or cut) to `n` samples.
@@ -306,8 +316,7 @@ fn streaming(
     narrow: &[f32],
     threads: usize,
     synthesis: Synthesis,
-    rate: u32,
-    block: usize,
+    (rate, block): (u32, usize),
     chunk: usize,
 ) -> Value {
     let mut cfg = engine_config_for(set, rate, rate);
@@ -423,7 +432,11 @@ fn streaming(
 /// median of `repeats` runs on the whole input.
 fn floor(repeats: usize, x: &[f32]) -> Value {
     let audio_s = x.len() as f64 / NARROW_BAND_RATE as f64;
-    let _ = resample(&x[..x.len().min(NARROW_BAND_RATE as usize)], NARROW_BAND_RATE, OUTPUT_RATE);
+    let _ = resample(
+        &x[..x.len().min(NARROW_BAND_RATE as usize)],
+        NARROW_BAND_RATE,
+        OUTPUT_RATE,
+    );
     let mut runs = Vec::new();
     for _ in 0..repeats {
         let t0 = Instant::now();
@@ -688,7 +701,7 @@ fn main() {
         let chunk_list: &[usize] = if s.quick {
             &[64]
         } else {
-            &[1, 4, 16, 64, 128, 256, 512, 1024]
+            &[16, 64, 128, 256, 512, 1024]
         };
         for &c in chunk_list {
             let syn = engine_config_for(&sets[0], NARROW_BAND_RATE, OUTPUT_RATE).synthesis;
@@ -698,7 +711,7 @@ fn main() {
         for set in &sets {
             for &syn in &syntheses {
                 for (rate, block) in [(SAMPLE_RATE, 256usize), (48_000, 128)] {
-                    let v = streaming(&s, set, stream_x, threads, syn, rate, block, 1);
+                    let v = streaming(&s, set, stream_x, threads, syn, (rate, block), 1);
                     eprintln!(
                         "streaming {} {} {threads}t {rate} Hz/{block}: mean {:.0} µs per hop",
                         v["variant"],
@@ -742,7 +755,7 @@ fn main() {
                 Variant::LowLatency => LIVE_CHUNK,
             };
             let stream_x = &x[..x.len().min(20 * NARROW_BAND_RATE as usize)];
-            let mut v = streaming(&s, set, stream_x, threads, syn, 48_000, 128, chunk);
+            let mut v = streaming(&s, set, stream_x, threads, syn, (48_000, 128), chunk);
             v["stages"] = json!({});
             deployed_stream.push(v);
         }

@@ -114,9 +114,11 @@ pub fn write_len(path: &Path, x: &[f32], seconds: f64) -> Result<()> {
 /// Reads a JSON part (None when the file is absent).
 pub fn read_part(path: &Path) -> Result<Option<Value>> {
     match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(
-            serde_json::from_str(&t).with_context(|| format!("{}: not JSON", path.display()))?,
-        )),
+        Ok(t) => {
+            Ok(Some(serde_json::from_str(&t).with_context(|| {
+                format!("{}: not JSON", path.display())
+            })?))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -142,7 +144,12 @@ fn widen_offline<'a>(pipe: &'a Value, set: &str, threads: u64) -> Option<&'a Val
         .find(|v| v["variant"] == set && v["threads"] == threads)
 }
 
-fn torch_run<'a>(torch: &'a Value, pipeline: &str, set: Option<&str>, threads: u64) -> Option<&'a Value> {
+fn torch_run<'a>(
+    torch: &'a Value,
+    pipeline: &str,
+    set: Option<&str>,
+    threads: u64,
+) -> Option<&'a Value> {
     torch["runs"].as_array()?.iter().find(|v| {
         v["pipeline"] == pipeline && set.is_none_or(|st| v["set"] == st) && v["threads"] == threads
     })
@@ -209,11 +216,23 @@ pub fn headline(r: &Value) -> Value {
         let v: Vec<f64> = rows.iter().filter_map(|r| r[key].as_f64()).collect();
         (!v.is_empty()).then(|| v.iter().copied().fold(f64::INFINITY, f64::min))
     };
-    let hop_p99 = arr(&pipe["streaming_deployed"])
-        .iter()
+    // Streaming at 1 thread, the slower set: p99 of the blocks that ran a model call, and that
+    // divided by the frames (hops) each call produces.
+    let deployed: Vec<Value> = arr(&pipe["streaming_deployed"])
+        .into_iter()
         .filter(|v| v["threads"] == 1)
-        .filter_map(|v| v["call_us"]["p99"].as_f64())
-        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        .collect();
+    let worst = |per_hop: bool| {
+        deployed
+            .iter()
+            .filter_map(|v| {
+                let c = v["call_us"]["p99"].as_f64()?;
+                let chunk = v["chunk_frames"].as_f64().unwrap_or(1.0).max(1.0);
+                Some(if per_hop { c / chunk } else { c })
+            })
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+    };
+    let (hop_p99, call_p99) = (worst(true), worst(false));
     let mem: Vec<Value> = arr(&r["memory"]["enhance"]);
     let flat = {
         let peak = |mode: &str, pick: fn(f64, f64) -> bool| {
@@ -245,7 +264,8 @@ pub fn headline(r: &Value) -> Value {
             let v = num(&q["widen_x_real_time"]).min(num(&l["widen_x_real_time"]));
             json!({"value": v, "met": v >= 50.0})
         }),
-        "streaming_call_p99_under_2ms": hop_p99.map(|v| json!({"value_us": v, "met": v < 2000.0})),
+        "streaming_hop_p99_under_2ms": hop_p99.map(|v| json!({"value_us": v, "met": v < 2000.0})),
+        "streaming_call_p99_under_2ms": call_p99.map(|v| json!({"value_us": v, "met": v < 2000.0})),
         "memory_flat_in_length": flat.map(|f| {
             let ok = num(&f["ratio"]) <= 1.25;
             let mut f = f;
@@ -319,57 +339,143 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
     let _ = writeln!(m, "| target | measured | verdict |\n|---|---|---|");
     let tv = |k: &str| t[k]["met"].as_bool();
     let _ = writeln!(m, "| widen offline at least 10x faster than the seed's pipeline (a) | {} (smallest ratio over sets and threads) | {} |", fmt_x(num(&t["vs_seed_at_least_10x"]["value"])), verdict(tv("vs_seed_at_least_10x")));
-    let _ = writeln!(m, "| at least 1.5x faster than widen's architectures in PyTorch (b) | {} (smallest) | {} |", fmt_x(num(&t["vs_widen_arch_torch_at_least_1_5x"]["value"])), verdict(tv("vs_widen_arch_torch_at_least_1_5x")));
-    let _ = writeln!(m, "| at least 50x real time on one core | {} (slower set) | {} |", fmt_x(num(&t["one_core_at_least_50x_real_time"]["value"])), verdict(tv("one_core_at_least_50x_real_time")));
-    let _ = writeln!(m, "| streaming: p99 of the blocks that run a model call under 2 ms (48 kHz / 128, 1 thread, slower set) | {:.0} µs | {} |", num(&t["streaming_call_p99_under_2ms"]["value_us"]), verdict(tv("streaming_call_p99_under_2ms")));
+    let _ = writeln!(
+        m,
+        "| at least 1.5x faster than widen's architectures in PyTorch (b) | {} (smallest) | {} |",
+        fmt_x(num(&t["vs_widen_arch_torch_at_least_1_5x"]["value"])),
+        verdict(tv("vs_widen_arch_torch_at_least_1_5x"))
+    );
+    let _ = writeln!(
+        m,
+        "| at least 50x real time on one core | {} (slower set) | {} |",
+        fmt_x(num(&t["one_core_at_least_50x_real_time"]["value"])),
+        verdict(tv("one_core_at_least_50x_real_time"))
+    );
+    let _ = writeln!(m, "| streaming hop p99 under 2 ms: p99 of the blocks that run a model call divided by the hops that call produces (48 kHz / 128, 1 thread, the slower set) | {:.0} µs | {} |", num(&t["streaming_hop_p99_under_2ms"]["value_us"]), verdict(tv("streaming_hop_p99_under_2ms")));
+    let _ = writeln!(m, "| the same per model call (quality: 8 hops per call in the plugin and `widen live`, so one call must fit the real-time wrapper's margin, not one hop) | {:.0} µs | {} |", num(&t["streaming_call_p99_under_2ms"]["value_us"]), verdict(tv("streaming_call_p99_under_2ms")));
     let f = &t["memory_flat_in_length"];
     let _ = writeln!(m, "| memory flat in input length (peak RSS of `widen enhance`, longest / shortest input within 1.25x) | {:.0} s: {:.1} MiB, {:.0} s: {:.1} MiB ({:.2}x) | {} |\n", num(&f["shortest_seconds"]), num(&f["shortest_kib"]) / 1024.0, num(&f["longest_seconds"]), num(&f["longest_kib"]) / 1024.0, num(&f["ratio"]), verdict(tv("memory_flat_in_length")));
 
     // Speed detail.
     let _ = writeln!(m, "## Speed: offline, all systems\n");
-    let _ = writeln!(m, "![x real time per system and thread count](bench/speed.png)\n");
+    let _ = writeln!(
+        m,
+        "![x real time per system and thread count](bench/speed.png)\n"
+    );
     let _ = writeln!(m, "| system | threads | seconds for the input (median) | x real time | runs | parameters |\n|---|---|---|---|---|---|");
     for v in arr(&pipe["offline_enhance"]) {
-        let _ = writeln!(m, "| widen {} (ONNX Runtime, phase copy, chunk {}) | {} | {:.3} | {} | {} | |", s(&v["variant"]), v["chunk_frames"], v["threads"], num(&v["median_seconds"]), fmt_x(num(&v["x_real_time"])), v["repeats"]);
+        let _ = writeln!(
+            m,
+            "| widen {} (ONNX Runtime, phase copy, chunk {}) | {} | {:.3} | {} | {} | |",
+            s(&v["variant"]),
+            v["chunk_frames"],
+            v["threads"],
+            num(&v["median_seconds"]),
+            fmt_x(num(&v["x_real_time"])),
+            v["repeats"]
+        );
     }
     for v in arr(&pipe["offline"]) {
-        let _ = writeln!(m, "| widen {} ({}, chunk {}) | {} | {:.3} | {} | {} | |", s(&v["variant"]), s(&v["synthesis"]), v["chunk_frames"], v["threads"], num(&v["median_seconds"]), fmt_x(num(&v["x_real_time"])), v["repeats"]);
+        let _ = writeln!(
+            m,
+            "| widen {} ({}, chunk {}) | {} | {:.3} | {} | {} | |",
+            s(&v["variant"]),
+            s(&v["synthesis"]),
+            v["chunk_frames"],
+            v["threads"],
+            num(&v["median_seconds"]),
+            fmt_x(num(&v["x_real_time"])),
+            v["repeats"]
+        );
     }
     for v in arr(&torch["runs"]) {
-        let name = if v["pipeline"] == "seed" { "(a) seed: SRResNet-16 + Vocos 22.05 kHz (PyTorch)".to_string() } else { format!("(b) widen {} architecture (PyTorch)", s(&v["set"])) };
-        let _ = writeln!(m, "| {} | {} | {:.3} | {} | {} | {:.2} M |", name, v["threads"], num(&v["median_seconds"]), fmt_x(num(&v["x_real_time"])), arr(&v["all_seconds"]).len(), num(&v["parameters"]) / 1e6);
+        let name = if v["pipeline"] == "seed" {
+            "(a) seed: SRResNet-16 + Vocos 22.05 kHz (PyTorch)".to_string()
+        } else {
+            format!("(b) widen {} architecture (PyTorch)", s(&v["set"]))
+        };
+        let _ = writeln!(
+            m,
+            "| {} | {} | {:.3} | {} | {} | {:.2} M |",
+            name,
+            v["threads"],
+            num(&v["median_seconds"]),
+            fmt_x(num(&v["x_real_time"])),
+            arr(&v["all_seconds"]).len(),
+            num(&v["parameters"]) / 1e6
+        );
     }
     for f in arr(&pipe["floor"]) {
         let v = &f["floor"];
-        let _ = writeln!(m, "| rubato sinc 8 -> 22.05 kHz alone | {} (single-threaded code) | {:.3} | {} | {} | |", f["threads"], num(&v["median_seconds"]), fmt_x(num(&v["x_real_time"])), arr(&v["all_seconds"]).len());
+        let _ = writeln!(
+            m,
+            "| rubato sinc 8 -> 22.05 kHz alone | {} (single-threaded code) | {:.3} | {} | {} | |",
+            f["threads"],
+            num(&v["median_seconds"]),
+            fmt_x(num(&v["x_real_time"])),
+            arr(&v["all_seconds"]).len()
+        );
     }
     if let Some(d) = r["dsp_baseline"].as_object() {
         let _ = writeln!(m, "| DSP bandwidth extension (`widen enhance --method translate`, whole command) | 1 | {:.3} | {} | 1 | |", num(&d["wall_seconds"].clone()), fmt_x(num(&d["x_real_time"].clone())));
     } else {
-        let _ = writeln!(m, "\nDSP bandwidth extension: {}", r["dsp_baseline"].as_str().unwrap_or("not measured"));
+        let _ = writeln!(
+            m,
+            "\nDSP bandwidth extension: {}",
+            r["dsp_baseline"].as_str().unwrap_or("not measured")
+        );
     }
     let _ = writeln!(m, "\nPyTorch pipelines (scripts/bench_torch.py, random weights, one whole-file call each after a warm-up): (a) the seed's pipeline at the seed's sizes: sinc resampling (torchaudio), Vocos mel features, a 16-block 64-channel SRResNet on the log-mel image, full-size Vocos (dim 512, intermediate 1536, 8 layers, ISTFT 1024/256); (b) widen's own generator sizes (quality 128 channels, 8 blocks; low-latency 64 channels, 6 blocks) with the same phase-copy synthesis and band splice, whole file at once (no chunks, no context recomputation).\n");
 
     // Whole command.
     let _ = writeln!(m, "### Whole command: `widen enhance`\n");
     let _ = writeln!(m, "`widen enhance FILE --mode M --threads 1` pinned to CPU 0 (release build; model loading, decoding, analysis pass and writing included), with its peak resident memory (`/usr/bin/time -v`):\n");
-    let _ = writeln!(m, "| mode | input | wall s | x real time | peak RSS MiB |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        m,
+        "| mode | input | wall s | x real time | peak RSS MiB |\n|---|---|---|---|---|"
+    );
     for v in arr(&r["memory"]["enhance"]) {
-        let _ = writeln!(m, "| {} | {} s | {:.2} | {} | {:.1} |", s(&v["mode"]), v["seconds"], num(&v["wall_seconds"]), fmt_x(num(&v["x_real_time"])), num(&v["peak_rss_kib"]) / 1024.0);
+        let _ = writeln!(
+            m,
+            "| {} | {} s | {:.2} | {} | {:.1} |",
+            s(&v["mode"]),
+            v["seconds"],
+            num(&v["wall_seconds"]),
+            fmt_x(num(&v["x_real_time"])),
+            num(&v["peak_rss_kib"]) / 1024.0
+        );
     }
-    let _ = writeln!(m, "\n![time and memory against input length](bench/scaling.png)\n");
+    let _ = writeln!(
+        m,
+        "\n![time and memory against input length](bench/scaling.png)\n"
+    );
 
     // Scaling.
     let _ = writeln!(m, "## Scaling: time against input length and threads\n");
     let _ = writeln!(m, "The engine (`process_offline`, each set's default synthesis, chunk {}) on the input repeated or cut to each length; cost per second of audio should not grow with length.\n", widen_core::config::enhance::CHUNK_FRAMES);
     let _ = writeln!(m, "| set | threads | input s | seconds | x real time | ms per s of audio |\n|---|---|---|---|---|---|");
     for v in arr(&pipe["scaling"]) {
-        let _ = writeln!(m, "| {} | {} | {} | {:.3} | {} | {:.2} |", s(&v["variant"]), v["threads"], v["length_seconds"], num(&v["median_seconds"]), fmt_x(num(&v["x_real_time"])), 1e3 * num(&v["median_seconds"]) / num(&v["length_seconds"]));
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {:.3} | {} | {:.2} |",
+            s(&v["variant"]),
+            v["threads"],
+            v["length_seconds"],
+            num(&v["median_seconds"]),
+            fmt_x(num(&v["x_real_time"])),
+            1e3 * num(&v["median_seconds"]) / num(&v["length_seconds"])
+        );
     }
     let _ = writeln!(m, "\nThe chunk size trades model calls against context recomputation (quality set, phase copy, `offline_chunk_sweep` in the JSON):\n");
     let _ = writeln!(m, "| chunk frames | threads | x real time |\n|---|---|---|");
     for v in arr(&pipe["offline_chunk_sweep"]) {
-        let _ = writeln!(m, "| {} | {} | {} |", v["chunk_frames"], v["threads"], fmt_x(num(&v["x_real_time"])));
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} |",
+            v["chunk_frames"],
+            v["threads"],
+            fmt_x(num(&v["x_real_time"]))
+        );
     }
 
     // Streaming.
@@ -379,21 +485,59 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
     for v in arr(&pipe["streaming_deployed"]) {
         let b = &v["block_us"];
         let c = &v["call_us"];
-        let _ = writeln!(m, "| {} | {} | {} | {:.0} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {:.0} |", s(&v["variant"]), v["threads"], v["chunk_frames"], num(&b["p50"]), num(&b["p99"]), c["count"], num(&c["p50"]), num(&c["p99"]), num(&c["max"]), num(&v["mean_us_per_hop"]));
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {:.0} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            s(&v["variant"]),
+            v["threads"],
+            v["chunk_frames"],
+            num(&b["p50"]),
+            num(&b["p99"]),
+            c["count"],
+            num(&c["p50"]),
+            num(&c["p99"]),
+            num(&c["max"]),
+            num(&v["mean_us_per_hop"])
+        );
     }
     let _ = writeln!(m, "\nEvery hop running both models (chunk 1, `streaming` in the JSON), block and per-hop cost:\n");
     let _ = writeln!(m, "| set | synthesis | threads | rate / block | block p50 µs | p99 µs | mean µs per hop |\n|---|---|---|---|---|---|---|");
     for v in arr(&pipe["streaming"]) {
         let b = &v["block_us"];
-        let _ = writeln!(m, "| {} | {} | {} | {} / {} | {:.0} | {:.0} | {:.0} |", s(&v["variant"]), s(&v["synthesis"]), v["threads"], v["rate"], v["block"], num(&b["p50"]), num(&b["p99"]), num(&v["mean_us_per_hop"]));
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} / {} | {:.0} | {:.0} | {:.0} |",
+            s(&v["variant"]),
+            s(&v["synthesis"]),
+            v["threads"],
+            v["rate"],
+            v["block"],
+            num(&b["p50"]),
+            num(&b["p99"]),
+            num(&v["mean_us_per_hop"])
+        );
     }
     let _ = writeln!(m, "\nPlugin audio thread (`Processor::process`, 48 kHz / 128, real-time paced; inference on its worker thread):\n");
     let _ = writeln!(m, "| mode | process p50 µs | p99 µs | max µs | p99 share of the period | worker CPU (one core) | late blocks |\n|---|---|---|---|---|---|---|");
     for v in arr(&r["plugin"]) {
         let p = &v["process_us"];
-        let _ = writeln!(m, "| {} | {:.1} | {:.1} | {:.1} | {:.2} % | {:.1} % | {} of {} |", s(&v["mode"]), num(&p["p50"]), num(&p["p99"]), num(&p["max"]), 100.0 * num(&v["p99_share_of_period"]), 100.0 * num(&v["worker_cpu_share"]), v["late_blocks"], v["blocks"]);
+        let _ = writeln!(
+            m,
+            "| {} | {:.1} | {:.1} | {:.1} | {:.2} % | {:.1} % | {} of {} |",
+            s(&v["mode"]),
+            num(&p["p50"]),
+            num(&p["p99"]),
+            num(&p["max"]),
+            100.0 * num(&v["p99_share_of_period"]),
+            100.0 * num(&v["worker_cpu_share"]),
+            v["late_blocks"],
+            v["blocks"]
+        );
     }
-    let _ = writeln!(m, "\nDaemon (`widen live` on a JACK dummy server at 48 kHz, `scripts/bench-live.sh`):\n");
+    let _ = writeln!(
+        m,
+        "\nDaemon (`widen live` on a JACK dummy server at 48 kHz, `scripts/bench-live.sh`):\n"
+    );
     match r["live"].as_array() {
         Some(rows) if !rows.is_empty() => {
             let _ = writeln!(m, "| mode | period | daemon latency | end to end | CPU (one core) median / max | late blocks | xruns |\n|---|---|---|---|---|---|---|");
@@ -409,21 +553,52 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
     // Latency.
     let _ = writeln!(m, "\n## Latency\n");
     let _ = writeln!(m, "Algorithmic latency, reported and measured with a unit impulse (the position of the output's largest magnitude minus the impulse's):\n");
-    let _ = writeln!(m, "| what | mode | rate / block | chunk | reported | measured |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        m,
+        "| what | mode | rate / block | chunk | reported | measured |\n|---|---|---|---|---|---|"
+    );
     for v in arr(&pipe["latency_impulse"]) {
-        let _ = writeln!(m, "| engine | {} | {} / {} | {} | {} samples = {:.1} ms | {} samples = {:.1} ms |", s(&v["variant"]), v["rate"], v["block"], v["chunk_frames"], v["reported_samples"], num(&v["reported_ms"]), v["measured_samples"], num(&v["measured_ms"]));
+        let _ = writeln!(
+            m,
+            "| engine | {} | {} / {} | {} | {} samples = {:.1} ms | {} samples = {:.1} ms |",
+            s(&v["variant"]),
+            v["rate"],
+            v["block"],
+            v["chunk_frames"],
+            v["reported_samples"],
+            num(&v["reported_ms"]),
+            v["measured_samples"],
+            num(&v["measured_ms"])
+        );
     }
     for v in arr(&r["plugin"]) {
-        let _ = writeln!(m, "| plugin | {} | 48000 / 128 | | {} samples = {:.1} ms | {} samples = {:.1} ms |", s(&v["mode"]), v["latency_samples"], num(&v["latency_ms"]), v["measured_latency_samples"], num(&v["measured_latency_ms"]));
+        let _ = writeln!(
+            m,
+            "| plugin | {} | 48000 / 128 | | {} samples = {:.1} ms | {} samples = {:.1} ms |",
+            s(&v["mode"]),
+            v["latency_samples"],
+            num(&v["latency_ms"]),
+            v["measured_latency_samples"],
+            num(&v["measured_latency_ms"])
+        );
     }
     let _ = writeln!(m, "\nThe daemon's latency is in the daemon table above (its exactness against the measured delay is `tests/tests/live_jack.rs`).\n");
 
     // Memory.
     let _ = writeln!(m, "## Memory\n");
     let _ = writeln!(m, "Peak RSS of `widen enhance` by input length: see [Whole command](#whole-command-widen-enhance) (bounded: the file streams through in blocks). Plugin instance (resident memory growth from before the instance is made to after 10 s of processing, one mode per process; the whole bench process's peak beside it):\n");
-    let _ = writeln!(m, "| mode | instance RSS MiB | process peak MiB |\n|---|---|---|");
+    let _ = writeln!(
+        m,
+        "| mode | instance RSS MiB | process peak MiB |\n|---|---|---|"
+    );
     for v in arr(&r["plugin"]) {
-        let _ = writeln!(m, "| {} | {:.1} | {:.1} |", s(&v["mode"]), num(&v["instance_rss_kib"]) / 1024.0, num(&v["process_hwm_kib"]) / 1024.0);
+        let _ = writeln!(
+            m,
+            "| {} | {:.1} | {:.1} |",
+            s(&v["mode"]),
+            num(&v["instance_rss_kib"]) / 1024.0,
+            num(&v["process_hwm_kib"]) / 1024.0
+        );
     }
 
     // Quality.

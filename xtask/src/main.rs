@@ -209,7 +209,14 @@ fn bench(args: &[String]) -> Result<()> {
     ];
     run(cargo().args(["build", "--release", "-p", "widen"]))?;
     run(cargo().args(pipeline).args(["--bench", "dsp", "--no-run"]))?;
-    run(cargo().args(["bench", "-p", "widen-plugin", "--bench", "process", "--no-run"]))?;
+    run(cargo().args([
+        "bench",
+        "-p",
+        "widen-plugin",
+        "--bench",
+        "process",
+        "--no-run",
+    ]))?;
     if !smoke {
         run(pinned_cargo("0")
             .args(&pipeline[..5])
@@ -385,7 +392,7 @@ fn bench(args: &[String]) -> Result<()> {
 
     // 7. Quality.
     if with_quality {
-        run(cargo().args(["run", "--release", "-p", "xtask", "--", "quality"]))?;
+        run(cargo().args(["run", "--quiet", "-p", "xtask", "--", "quality"]))?;
     }
     let quality_md = std::fs::read_to_string(root().join("docs/QUALITY.md")).ok();
     let quality = xtask::bench::read_part(&root().join("docs/quality.json"))?;
@@ -439,9 +446,17 @@ fn bench(args: &[String]) -> Result<()> {
         .arg(root().join("scripts/bench_plot.py"))
         .arg(&json_path)
         .arg(&png_dir))?;
-    for p in ["BENCHMARKS.md", "benchmarks.json", "bench/speed.png", "bench/scaling.png"] {
+    for p in [
+        "BENCHMARKS.md",
+        "benchmarks.json",
+        "bench/speed.png",
+        "bench/scaling.png",
+    ] {
         if !docs.join(p).is_file() {
-            bail!("cargo xtask bench: {} was not written", docs.join(p).display());
+            bail!(
+                "cargo xtask bench: {} was not written",
+                docs.join(p).display()
+            );
         }
     }
     eprintln!("xtask: wrote {}", docs.join("BENCHMARKS.md").display());
