@@ -85,11 +85,12 @@ def scaling(r, out):
         pts.sort()
         a2.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=mode)
     a2.set_xscale("log")
-    a2.set_ylim(bottom=0)
+    top = max((p[1] for pts in mem.values() for p in pts), default=1.0)
+    a2.set_ylim(0, 1.25 * top)
     a2.set_xlabel("input length (s)")
     a2.set_ylabel("peak RSS (MiB)")
     a2.set_title("widen enhance memory")
-    a2.legend(fontsize=7)
+    a2.legend(fontsize=7, loc="lower right")
     save(fig, os.path.join(out, "scaling.png"))
 
 

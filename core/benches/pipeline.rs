@@ -46,6 +46,8 @@ const OFFLINE_BLOCK: usize = 1 << 16;
 const OUTPUT_RATE: u32 = SAMPLE_RATE;
 /// Frames per model call of `widen enhance` on long files.
 const OFFLINE_CHUNK: usize = widen_core::config::enhance::CHUNK_FRAMES;
+/// Smallest chunk `widen enhance` uses (short files).
+const MIN_OFFLINE_CHUNK: usize = widen_core::config::enhance::MIN_CHUNK_FRAMES;
 /// Frames per model call of the plugin and `widen live`: low-latency, quality.
 const LIVE_CHUNK: usize = widen_core::config::plugin::CHUNK_FRAMES;
 const LIVE_QUALITY_CHUNK: usize = widen_core::config::plugin::QUALITY_CHUNK_FRAMES;
@@ -744,7 +746,12 @@ fn main() {
             for &len in &s.scaling {
                 let xl = repeat_to(&x, (len * NARROW_BAND_RATE as f64) as usize);
                 let reps = if len > 100.0 { 1 } else { s.repeats };
-                let mut v = offline(reps, set, &xl, threads, syn, Some(OFFLINE_CHUNK));
+                // The chunk `widen enhance` picks for this length (cli/src/cmd_enhance.rs
+                // `chunk_frames`): short files get smaller chunks, so less padding.
+                let hop = set.mel_config().hop as f64;
+                let chunk = ((len * SAMPLE_RATE as f64 / hop).ceil() as usize + 1)
+                    .clamp(MIN_OFFLINE_CHUNK, OFFLINE_CHUNK);
+                let mut v = offline(reps, set, &xl, threads, syn, Some(chunk));
                 v["length_seconds"] = json!(len);
                 v["stages"] = json!({});
                 scaling.push(v);
@@ -761,8 +768,9 @@ fn main() {
         }
         floors.push(json!({"threads": threads, "floor": floor(s.repeats, &x)}));
     }
+    // Latency does not depend on threads: measured once, in the 1-thread run.
     let mut latency = Vec::new();
-    for set in &sets {
+    for set in sets.iter().filter(|_| s.threads.contains(&1)) {
         let chunk = match set.sidecar().variant {
             Variant::Quality => LIVE_QUALITY_CHUNK,
             Variant::LowLatency => LIVE_CHUNK,

@@ -351,7 +351,7 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
         fmt_x(num(&t["one_core_at_least_50x_real_time"]["value"])),
         verdict(tv("one_core_at_least_50x_real_time"))
     );
-    let _ = writeln!(m, "| streaming hop p99 under 2 ms: p99 of the blocks that run a model call divided by the hops that call produces (48 kHz / 128, 1 thread, the slower set) | {:.0} µs | {} |", num(&t["streaming_hop_p99_under_2ms"]["value_us"]), verdict(tv("streaming_hop_p99_under_2ms")));
+    let _ = writeln!(m, "| streaming hop p99 under 2 ms: p99 of the blocks that run a model call divided by the hops that call produces (48 kHz / 128, 1 thread, the worse set) | {:.0} µs | {} |", num(&t["streaming_hop_p99_under_2ms"]["value_us"]), verdict(tv("streaming_hop_p99_under_2ms")));
     let _ = writeln!(m, "| the same per model call (quality: 8 hops per call in the plugin and `widen live`, so one call must fit the real-time wrapper's margin, not one hop) | {:.0} µs | {} |", num(&t["streaming_call_p99_under_2ms"]["value_us"]), verdict(tv("streaming_call_p99_under_2ms")));
     let f = &t["memory_flat_in_length"];
     let _ = writeln!(m, "| memory flat in input length (peak RSS of `widen enhance`, longest / shortest input within 1.25x) | {:.0} s: {:.1} MiB, {:.0} s: {:.1} MiB ({:.2}x) | {} |\n", num(&f["shortest_seconds"]), num(&f["shortest_kib"]) / 1024.0, num(&f["longest_seconds"]), num(&f["longest_kib"]) / 1024.0, num(&f["ratio"]), verdict(tv("memory_flat_in_length")));
@@ -425,6 +425,47 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
             r["dsp_baseline"].as_str().unwrap_or("not measured")
         );
     }
+    let stages = [
+        "input_resample",
+        "analysis",
+        "generator",
+        "vocoder",
+        "synthesis",
+        "output_resample",
+        "other",
+    ];
+    if arr(&pipe["offline_enhance"])
+        .iter()
+        .any(|v| v["stages"]["generator"].is_object())
+    {
+        let _ = writeln!(m, "\nWhere widen's offline time goes (ms per 60 s of input, share of the wall time; `stage-timing` timers):\n");
+        let _ = writeln!(
+            m,
+            "| set | threads | {} |\n|---|---|{}",
+            stages.join(" | "),
+            "---|".repeat(stages.len())
+        );
+        for v in arr(&pipe["offline_enhance"]) {
+            let cells: Vec<String> = stages
+                .iter()
+                .map(|st| {
+                    let c = &v["stages"][*st];
+                    format!(
+                        "{:.0} ({:.0} %)",
+                        num(&c["ms_per_60s"]),
+                        100.0 * num(&c["share"])
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} |",
+                s(&v["variant"]),
+                v["threads"],
+                cells.join(" | ")
+            );
+        }
+    }
     let _ = writeln!(m, "\nPyTorch pipelines (scripts/bench_torch.py, random weights, one whole-file call each after a warm-up): (a) the seed's pipeline at the seed's sizes: sinc resampling (torchaudio), Vocos mel features, a 16-block 64-channel SRResNet on the log-mel image, full-size Vocos (dim 512, intermediate 1536, 8 layers, ISTFT 1024/256); (b) widen's own generator sizes (quality 128 channels, 8 blocks; low-latency 64 channels, 6 blocks) with the same phase-copy synthesis and band splice, whole file at once (no chunks, no context recomputation).\n");
 
     // Whole command.
@@ -452,7 +493,7 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
 
     // Scaling.
     let _ = writeln!(m, "## Scaling: time against input length and threads\n");
-    let _ = writeln!(m, "The engine (`process_offline`, each set's default synthesis, chunk {}) on the input repeated or cut to each length; cost per second of audio should not grow with length.\n", widen_core::config::enhance::CHUNK_FRAMES);
+    let _ = writeln!(m, "The engine (`process_offline`, each set's default synthesis, the chunk `widen enhance` picks for the length: up to {} frames) on the input repeated or cut to each length; cost per second of audio should not grow with length (short inputs pay the fixed cost of the models' context and the last chunk's padding).\n", widen_core::config::enhance::CHUNK_FRAMES);
     let _ = writeln!(m, "| set | threads | input s | seconds | x real time | ms per s of audio |\n|---|---|---|---|---|---|");
     for v in arr(&pipe["scaling"]) {
         let _ = writeln!(
@@ -614,4 +655,86 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
 
     let _ = writeln!(m, "## Reproduce\n\n```sh\ncargo xtask bench               # everything above: docs/BENCHMARKS.md, docs/benchmarks.json, docs/bench/*.png\ncargo xtask bench --smoke       # seconds: short input, few repeats (CI)\ncargo xtask bench --with-quality  # also re-runs cargo xtask quality first\n```\n\nParts (in `target/bench/`): `pipeline.json` (core/benches/pipeline.rs), `torch.json` (scripts/bench_torch.py), `plugin-*.json` (plugin/benches/process.rs), `enhance.json` (whole-command runs), `live.md` (scripts/bench-live.sh); Python environment: scripts/setup-bench.sh.");
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Value {
+        json!({
+            "pipeline": {
+                "offline_enhance": [
+                    {"variant": "quality", "threads": 1, "x_real_time": 100.0},
+                    {"variant": "low-latency", "threads": 1, "x_real_time": 150.0},
+                ],
+                "floor": [{"threads": 1, "floor": {"x_real_time": 250.0}}],
+                "streaming_deployed": [
+                    {"variant": "quality", "threads": 1, "chunk_frames": 8, "call_us": {"p99": 4000.0}},
+                    {"variant": "low-latency", "threads": 1, "chunk_frames": 1, "call_us": {"p99": 700.0}},
+                ],
+            },
+            "torch": {"runs": [
+                {"pipeline": "seed", "set": "seed", "threads": 1, "x_real_time": 2.0},
+                {"pipeline": "widen-arch", "set": "quality", "threads": 1, "x_real_time": 80.0},
+                {"pipeline": "widen-arch", "set": "low-latency", "threads": 1, "x_real_time": 75.0},
+            ]},
+            "memory": {"enhance": [
+                {"mode": "quality", "seconds": 1.0, "peak_rss_kib": 40000.0},
+                {"mode": "quality", "seconds": 3600.0, "peak_rss_kib": 60000.0},
+            ]},
+        })
+    }
+
+    #[test]
+    fn headline_ratios_and_verdicts() {
+        let h = headline(&report());
+        let rows = h["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["vs_seed"], 50.0);
+        assert_eq!(rows[0]["vs_widen_arch_torch"], 1.25);
+        assert_eq!(rows[1]["vs_widen_arch_torch"], 2.0);
+        assert_eq!(rows[0]["share_of_floor_speed"], 0.4);
+        let t = &h["targets"];
+        assert_eq!(t["vs_seed_at_least_10x"]["value"], 50.0);
+        assert_eq!(t["vs_seed_at_least_10x"]["met"], true);
+        // The smaller of the two ratios decides.
+        assert_eq!(t["vs_widen_arch_torch_at_least_1_5x"]["value"], 1.25);
+        assert_eq!(t["vs_widen_arch_torch_at_least_1_5x"]["met"], false);
+        assert_eq!(t["one_core_at_least_50x_real_time"]["value"], 100.0);
+        // Per hop: 4000 µs / 8 hops = 500 µs (met); per call 4000 µs (missed).
+        assert_eq!(t["streaming_hop_p99_under_2ms"]["value_us"], 700.0);
+        assert_eq!(t["streaming_hop_p99_under_2ms"]["met"], true);
+        assert_eq!(t["streaming_call_p99_under_2ms"]["value_us"], 4000.0);
+        assert_eq!(t["streaming_call_p99_under_2ms"]["met"], false);
+        // 60000 / 40000 = 1.5 > 1.25: not flat.
+        assert_eq!(t["memory_flat_in_length"]["ratio"], 1.5);
+        assert_eq!(t["memory_flat_in_length"]["met"], false);
+    }
+
+    #[test]
+    fn markdown_names_missing_parts() {
+        let mut r = report();
+        r["headline"] = headline(&r);
+        let md = markdown(&r, None);
+        assert!(
+            md.contains("| quality | 1 | 100x | 2.00x | **50.0x** | 80.0x | **1.25x** |"),
+            "{md}"
+        );
+        assert!(md.contains("run `cargo xtask quality`"));
+        let md = markdown(
+            &report(),
+            Some("# Q\n\ntext\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nmore"),
+        );
+        assert!(md.contains("| a | b |\n|---|---|\n| 1 | 2 |\n"));
+    }
+
+    #[test]
+    fn first_table_stops_at_the_first_non_table_line() {
+        assert_eq!(
+            first_table("x\n| a |\n| b |\ny\n| c |").as_deref(),
+            Some("| a |\n| b |")
+        );
+        assert_eq!(first_table("no table"), None);
+    }
 }
