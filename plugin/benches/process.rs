@@ -59,10 +59,11 @@ fn rss_kib() -> (u64, u64) {
 }
 
 /// Delay of a unit impulse through `p` (paced blocks; the dry fallback has the same latency,
-/// so a late worker does not change it): index of the largest output magnitude minus the
-/// impulse's.
+/// so a late worker does not change it): index of the largest output magnitude at or after the
+/// impulse minus the impulse's. The impulse comes after one latency plus 0.25 s of silence, so
+/// that the earlier signal has left the pipeline.
 fn impulse_delay(p: &mut Processor, latency: usize) -> i64 {
-    let at = RATE as usize / 4;
+    let at = latency + RATE as usize / 4;
     let n = (at + latency + RATE as usize / 2).div_ceil(BLOCK) * BLOCK;
     let mut x = vec![0.0f32; n];
     x[at] = 1.0;
@@ -74,12 +75,12 @@ fn impulse_delay(p: &mut Processor, latency: usize) -> i64 {
         let due = start + period * (k as u32 + 1);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
-    let peak = y
+    let peak = y[at..]
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
         .map_or(0, |(i, _)| i);
-    peak as i64 - at as i64
+    peak as i64
 }
 
 fn signal(n: usize) -> Vec<f32> {

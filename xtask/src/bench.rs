@@ -494,14 +494,15 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
     // Scaling.
     let _ = writeln!(m, "## Scaling: time against input length and threads\n");
     let _ = writeln!(m, "The engine (`process_offline`, each set's default synthesis, the chunk `widen enhance` picks for the length: up to {} frames) on the input repeated or cut to each length; cost per second of audio should not grow with length (short inputs pay the fixed cost of the models' context and the last chunk's padding).\n", widen_core::config::enhance::CHUNK_FRAMES);
-    let _ = writeln!(m, "| set | threads | input s | seconds | x real time | ms per s of audio |\n|---|---|---|---|---|---|");
+    let _ = writeln!(m, "| set | threads | input s | chunk | seconds | x real time | ms per s of audio |\n|---|---|---|---|---|---|---|");
     for v in arr(&pipe["scaling"]) {
         let _ = writeln!(
             m,
-            "| {} | {} | {} | {:.3} | {} | {:.2} |",
+            "| {} | {} | {} | {} | {:.3} | {} | {:.2} |",
             s(&v["variant"]),
             v["threads"],
             v["length_seconds"],
+            v["chunk_frames"],
             num(&v["median_seconds"]),
             fmt_x(num(&v["x_real_time"])),
             1e3 * num(&v["median_seconds"]) / num(&v["length_seconds"])
@@ -623,6 +624,7 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
             num(&v["measured_latency_ms"])
         );
     }
+    let _ = writeln!(m, "\nAt 48 kHz the peak of the band-limited impulse, resampled 48 -> 22.05 -> 48 kHz, may fall a sample or two off the reported delay (fractional delay); the tests check the reported latency exactly on real signals (`tests/tests/plugin_*.rs`).");
     let _ = writeln!(m, "\nThe daemon's latency is in the daemon table above (its exactness against the measured delay is `tests/tests/live_jack.rs`).\n");
 
     // Memory.
