@@ -11,7 +11,14 @@
 //! cargo xtask bench [--quick]        # both of the above, plus the DSP bench, merged JSON
 //! ```
 //!
+//! Issue 9 added, for `cargo xtask bench`'s report: `offline_enhance` (each set's default
+//! synthesis at the chunk `widen enhance` uses), `scaling` (time against input length),
+//! `floor` (rubato sinc upsampling alone), `streaming_deployed` (48 kHz / 128 at the plugin's
+//! and `widen live`'s chunk, with the p50/p99 of the blocks that ran a model call) and
+//! `latency_impulse` (reported latency against the delay of a unit impulse).
+//!
 //! Options (after `--`): `--threads N[,M..]` ONNX Runtime intra-op threads (default 1),
+//! `--input FILE` (an 8 kHz WAV to use instead of the ktuberling words),
 //! `--quick` (or `WIDEN_BENCH_QUICK=1`: 5 s of input, 200 hops, one repeat, for smoke runs),
 //! `--out FILE` (default `<target>/bench/pipeline.json`), `--merge A.json B.json ..` (no
 //! measuring: concatenates the reports of earlier runs into `--out` and prints their tables). Without the `stage-timing` feature
@@ -37,6 +44,13 @@ const NARROW_LANGS: [&str; 7] = ["es", "fi", "it", "nds", "nl", "pt", "sv"];
 const OFFLINE_BLOCK: usize = 1 << 16;
 /// Offline output rate.
 const OUTPUT_RATE: u32 = SAMPLE_RATE;
+/// Frames per model call of `widen enhance` on long files.
+const OFFLINE_CHUNK: usize = widen_core::config::enhance::CHUNK_FRAMES;
+/// Smallest chunk `widen enhance` uses (short files).
+const MIN_OFFLINE_CHUNK: usize = widen_core::config::enhance::MIN_CHUNK_FRAMES;
+/// Frames per model call of the plugin and `widen live`: low-latency, quality.
+const LIVE_CHUNK: usize = widen_core::config::plugin::CHUNK_FRAMES;
+const LIVE_QUALITY_CHUNK: usize = widen_core::config::plugin::QUALITY_CHUNK_FRAMES;
 
 struct Settings {
     quick: bool,
@@ -52,6 +66,10 @@ struct Settings {
     hops: usize,
     /// Streaming blocks run before timing starts.
     warmup_blocks: usize,
+    /// `--input FILE`: the 8 kHz bench input (else the ktuberling words).
+    input: Option<PathBuf>,
+    /// Input lengths (s) of the scaling runs.
+    scaling: Vec<f64>,
 }
 
 impl Settings {
@@ -60,6 +78,7 @@ impl Settings {
         let mut threads = vec![1];
         let mut out = None;
         let mut merge = Vec::new();
+        let mut input = None;
         let mut args = std::env::args().skip(1).peekable();
         while let Some(a) = args.next() {
             match a.as_str() {
@@ -80,6 +99,7 @@ impl Settings {
                         .collect();
                 }
                 "--out" => out = args.next().map(PathBuf::from),
+                "--input" => input = args.next().map(PathBuf::from),
                 // cargo bench passes --bench to every bench binary; filters are not supported.
                 _ => {}
             }
@@ -94,6 +114,12 @@ impl Settings {
             repeats: if quick { 1 } else { 5 },
             hops: if quick { 200 } else { 2000 },
             warmup_blocks: if quick { 20 } else { 200 },
+            input,
+            scaling: if quick {
+                vec![1.0, 2.0]
+            } else {
+                vec![1.0, 10.0, 60.0, 600.0]
+            },
         }
     }
 }
@@ -160,6 +186,28 @@ fn narrow_speech(seconds: f64) -> (Vec<f32>, usize) {
     (x, clips.len())
 }
 
+/// `seconds` of the 8 kHz mono WAV `path` (repeated if shorter).
+fn file_speech(path: &Path, seconds: f64) -> Vec<f32> {
+    let audio = widen_core::io::read(path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        audio.sample_rate,
+        NARROW_BAND_RATE,
+        "{}: expected an {NARROW_BAND_RATE} Hz bench input, found {} Hz",
+        path.display(),
+        audio.sample_rate
+    );
+    repeat_to(
+        &audio.to_mono(),
+        (seconds * NARROW_BAND_RATE as f64).round() as usize,
+    )
+}
+
+/// `x` repeated (or cut) to `n` samples.
+fn repeat_to(x: &[f32], n: usize) -> Vec<f32> {
+    assert!(!x.is_empty(), "empty bench input");
+    x.iter().copied().cycle().take(n).collect()
+}
+
 fn models(set: &ModelSet, threads: usize) -> (OrtModel, OrtModel, Duration) {
     let t0 = Instant::now();
     let opts = SessionOptions {
@@ -195,7 +243,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Offline: `process_offline` on the whole input, `repeats` timed runs after one warm-up run.
 fn offline(
-    s: &Settings,
+    repeats: usize,
     set: &ModelSet,
     x: &[f32],
     threads: usize,
@@ -216,7 +264,7 @@ fn offline(
     let warm = &x[..x.len().min(2 * NARROW_BAND_RATE as usize)];
     process_offline(&mut e, warm).unwrap_or_else(|e| panic!("{e}"));
     let mut runs: Vec<(f64, StageTimes)> = Vec::new();
-    for _ in 0..s.repeats {
+    for _ in 0..repeats {
         e.clear_stage_times();
         let t0 = Instant::now();
         let y = process_offline(&mut e, x).unwrap_or_else(|e| panic!("{e}"));
@@ -252,7 +300,7 @@ fn offline(
         "input_rate": NARROW_BAND_RATE,
         "output_rate": OUTPUT_RATE,
         "audio_seconds": audio_s,
-        "repeats": s.repeats,
+        "repeats": repeats,
         "median_seconds": wall,
         "all_seconds": runs.iter().map(|r| r.0).collect::<Vec<_>>(),
         "ms_per_60s": wall * 1e3 * per60,
@@ -270,12 +318,12 @@ fn streaming(
     narrow: &[f32],
     threads: usize,
     synthesis: Synthesis,
-    rate: u32,
-    block: usize,
+    (rate, block): (u32, usize),
+    chunk: usize,
 ) -> Value {
     let mut cfg = engine_config_for(set, rate, rate);
     cfg.synthesis = synthesis;
-    cfg.chunk_frames = 1;
+    cfg.chunk_frames = chunk;
     let hop = cfg.mel.hop;
     let mut e = engine(set, cfg, threads, block);
     let latency = e.latency_samples();
@@ -283,6 +331,9 @@ fn streaming(
     // Enough blocks for `s.hops` model hops (a 48 kHz block of 128 is less than one hop).
     let core_per_block = block as f64 * SAMPLE_RATE as f64 / rate as f64;
     let blocks = (s.hops as f64 * hop as f64 / core_per_block).ceil() as usize;
+    // Blocks that ran a model call (the engine's frame count moved): their times are the
+    // per-call cost the real-time worker must fit in its margin.
+    let mut call_us = Vec::new();
     let mut y = vec![0.0f32; block];
     let mut pos = 0;
     let mut next = |e: &mut Engine, y: &mut [f32]| {
@@ -300,11 +351,36 @@ fn streaming(
     e.clear_stage_times();
     let mut us = Vec::with_capacity(blocks);
     let t_all = Instant::now();
+    // A model call shows as generator time (stage-timing feature) or, without the timers,
+    // as new frames (exact for chunk 1).
+    let progress = |e: &Engine| {
+        if StageTimes::ENABLED {
+            e.stage_times().get(Stage::Generator).as_nanos() as u64
+        } else {
+            e.stats().frames
+        }
+    };
     for _ in 0..blocks {
+        let p0 = progress(&e);
         let t0 = Instant::now();
         next(&mut e, &mut y);
-        us.push(t0.elapsed().as_secs_f64() * 1e6);
+        let t = t0.elapsed().as_secs_f64() * 1e6;
+        us.push(t);
+        if progress(&e) != p0 {
+            call_us.push(t);
+        }
     }
+    call_us.sort_by(f64::total_cmp);
+    let calls = if call_us.is_empty() {
+        json!(null)
+    } else {
+        json!({
+            "count": call_us.len(),
+            "p50": percentile(&call_us, 50.0),
+            "p99": percentile(&call_us, 99.0),
+            "max": call_us[call_us.len() - 1],
+        })
+    };
     let total = t_all.elapsed().as_secs_f64();
     let hops_run = e.stats().frames - frames0;
     assert_eq!(e.stats().underruns, 0, "streaming underrun");
@@ -335,7 +411,8 @@ fn streaming(
         "rate": rate,
         "block": block,
         "hop_22k": hop,
-        "chunk_frames": 1,
+        "chunk_frames": chunk,
+        "call_us": calls,
         "latency_samples": latency,
         "latency_ms": latency as f64 / rate as f64 * 1e3,
         "blocks": blocks,
@@ -350,6 +427,69 @@ fn streaming(
         "block_period_us": period_us,
         "mean_load": mean / period_us,
         "stages": stages,
+    })
+}
+
+/// The floor: sinc resampling 8 kHz -> 22.05 kHz alone (rubato, what `dsp::resample` runs),
+/// median of `repeats` runs on the whole input.
+fn floor(repeats: usize, x: &[f32]) -> Value {
+    let audio_s = x.len() as f64 / NARROW_BAND_RATE as f64;
+    let _ = resample(
+        &x[..x.len().min(NARROW_BAND_RATE as usize)],
+        NARROW_BAND_RATE,
+        OUTPUT_RATE,
+    );
+    let mut runs = Vec::new();
+    for _ in 0..repeats {
+        let t0 = Instant::now();
+        let y = resample(x, NARROW_BAND_RATE, OUTPUT_RATE).unwrap_or_else(|e| panic!("{e}"));
+        runs.push(t0.elapsed().as_secs_f64());
+        std::hint::black_box(&y);
+    }
+    runs.sort_by(f64::total_cmp);
+    let wall = runs[runs.len() / 2];
+    json!({
+        "what": "rubato sinc resampling 8 kHz -> 22.05 kHz (widen_core::dsp::resample)",
+        "cpus": allowed_cpus(),
+        "audio_seconds": audio_s,
+        "median_seconds": wall,
+        "all_seconds": runs,
+        "x_real_time": audio_s / wall,
+    })
+}
+
+/// Algorithmic latency by impulse: the engine at `rate` in and out, `chunk` frames per call,
+/// fed silence with one unit impulse; the output's largest magnitude marks the delay (the
+/// impulse passes through the band splice's low band; the generated band adds energy above
+/// the cutoff only). Compared with the `latency_samples()` the engine reports.
+fn latency_impulse(set: &ModelSet, rate: u32, block: usize, chunk: usize) -> Value {
+    let mut cfg = engine_config_for(set, rate, rate);
+    cfg.chunk_frames = chunk;
+    let mut e = engine(set, cfg, 1, block);
+    let reported = e.latency_samples();
+    let at = rate as usize / 2;
+    let n = at + reported + 2 * rate as usize;
+    let mut x = vec![0.0f32; n.div_ceil(block) * block];
+    x[at] = 1.0;
+    let mut y = vec![0.0f32; x.len()];
+    for (xi, yi) in x.chunks(block).zip(y.chunks_mut(block)) {
+        e.process_block(xi, yi).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let peak = y
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .map_or(0, |(i, _)| i);
+    let measured = peak as i64 - at as i64;
+    json!({
+        "variant": set.sidecar().variant.as_str(),
+        "rate": rate,
+        "block": block,
+        "chunk_frames": chunk,
+        "reported_samples": reported,
+        "measured_samples": measured,
+        "reported_ms": reported as f64 * 1e3 / rate as f64,
+        "measured_ms": measured as f64 * 1e3 / rate as f64,
     })
 }
 
@@ -471,13 +611,25 @@ fn merge(s: &Settings) {
         "bench": "pipeline",
         "merged_from": s.merge.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "offline": [], "offline_chunk_sweep": [], "streaming": [], "threads": [],
+        "offline_enhance": [], "scaling": [], "floor": [], "streaming_deployed": [],
+        "latency_impulse": [],
     });
     for p in &s.merge {
         let text = std::fs::read_to_string(p)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
         let part: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: not a pipeline report: {e}", p.display()));
-        for key in ["offline", "offline_chunk_sweep", "streaming", "threads"] {
+        for key in [
+            "offline",
+            "offline_chunk_sweep",
+            "streaming",
+            "threads",
+            "offline_enhance",
+            "scaling",
+            "floor",
+            "streaming_deployed",
+            "latency_impulse",
+        ] {
             if let (Some(dst), Some(src)) = (merged[key].as_array_mut(), part[key].as_array()) {
                 dst.extend(src.iter().cloned());
             }
@@ -513,7 +665,10 @@ fn main() {
         return;
     }
     let lib = init_ort().unwrap_or_else(|e| panic!("{e}"));
-    let (x, n_clips) = narrow_speech(s.seconds);
+    let (x, n_clips) = match &s.input {
+        Some(p) => (file_speech(p, s.seconds), 0),
+        None => narrow_speech(s.seconds),
+    };
     eprintln!(
         "pipeline bench: {} s of speech from {n_clips} clips, ONNX Runtime {}, cpus {}, threads {:?}{}",
         s.seconds,
@@ -534,7 +689,7 @@ fn main() {
     for &threads in &s.threads {
         for set in &sets {
             for &syn in &syntheses {
-                let v = offline(&s, set, &x, threads, syn, None);
+                let v = offline(s.repeats, set, &x, threads, syn, None);
                 eprintln!(
                     "offline {} {} {threads}t: {:.1}x real time",
                     v["variant"],
@@ -545,22 +700,20 @@ fn main() {
             }
         }
         // How the chunk size trades model calls against context recomputation.
-        let chunk_list: &[usize] = if s.quick { &[64] } else { &[1, 4, 64, 256] };
+        let chunk_list: &[usize] = if s.quick {
+            &[64]
+        } else {
+            &[16, 64, 128, 256, 512, 1024]
+        };
         for &c in chunk_list {
-            chunks.push(offline(
-                &s,
-                &sets[0],
-                &x,
-                threads,
-                Synthesis::Vocoder,
-                Some(c),
-            ));
+            let syn = engine_config_for(&sets[0], NARROW_BAND_RATE, OUTPUT_RATE).synthesis;
+            chunks.push(offline(s.repeats, &sets[0], &x, threads, syn, Some(c)));
         }
         let stream_x = &x[..x.len().min(20 * NARROW_BAND_RATE as usize)];
         for set in &sets {
             for &syn in &syntheses {
                 for (rate, block) in [(SAMPLE_RATE, 256usize), (48_000, 128)] {
-                    let v = streaming(&s, set, stream_x, threads, syn, rate, block);
+                    let v = streaming(&s, set, stream_x, threads, syn, (rate, block), 1);
                     eprintln!(
                         "streaming {} {} {threads}t {rate} Hz/{block}: mean {:.0} µs per hop",
                         v["variant"],
@@ -573,6 +726,59 @@ fn main() {
         }
     }
     print_tables(&off, &chunks, &stream);
+
+    // What `widen enhance` runs: each set's default synthesis at the offline chunk size.
+    let mut deployed_off = Vec::new();
+    let mut scaling = Vec::new();
+    let mut floors = Vec::new();
+    let mut deployed_stream = Vec::new();
+    for &threads in &s.threads {
+        for set in &sets {
+            let syn = engine_config_for(set, NARROW_BAND_RATE, OUTPUT_RATE).synthesis;
+            let v = offline(s.repeats, set, &x, threads, syn, Some(OFFLINE_CHUNK));
+            eprintln!(
+                "offline (enhance) {} {threads}t: {:.1}x real time",
+                v["variant"],
+                f(&v, "x_real_time")
+            );
+            deployed_off.push(v);
+            // Cost against input length (the 60 s input repeated or cut).
+            for &len in &s.scaling {
+                let xl = repeat_to(&x, (len * NARROW_BAND_RATE as f64) as usize);
+                let reps = if len > 100.0 { 1 } else { s.repeats };
+                // The chunk `widen enhance` picks for this length (cli/src/cmd_enhance.rs
+                // `chunk_frames`): short files get smaller chunks, so less padding.
+                let hop = set.mel_config().hop as f64;
+                let chunk = ((len * SAMPLE_RATE as f64 / hop).ceil() as usize + 1)
+                    .clamp(MIN_OFFLINE_CHUNK, OFFLINE_CHUNK);
+                let mut v = offline(reps, set, &xl, threads, syn, Some(chunk));
+                v["length_seconds"] = json!(len);
+                v["stages"] = json!({});
+                scaling.push(v);
+            }
+            // Streaming at the chunk the plugin and `widen live` use, 48 kHz / 128.
+            let chunk = match set.sidecar().variant {
+                Variant::Quality => LIVE_QUALITY_CHUNK,
+                Variant::LowLatency => LIVE_CHUNK,
+            };
+            let stream_x = &x[..x.len().min(20 * NARROW_BAND_RATE as usize)];
+            let mut v = streaming(&s, set, stream_x, threads, syn, (48_000, 128), chunk);
+            v["stages"] = json!({});
+            deployed_stream.push(v);
+        }
+        floors.push(json!({"threads": threads, "floor": floor(s.repeats, &x)}));
+    }
+    // Latency does not depend on threads: measured once, in the 1-thread run.
+    let mut latency = Vec::new();
+    for set in sets.iter().filter(|_| s.threads.contains(&1)) {
+        let chunk = match set.sidecar().variant {
+            Variant::Quality => LIVE_QUALITY_CHUNK,
+            Variant::LowLatency => LIVE_CHUNK,
+        };
+        for (rate, block) in [(SAMPLE_RATE, 256usize), (48_000, 128)] {
+            latency.push(latency_impulse(set, rate, block, chunk));
+        }
+    }
 
     let report = json!({
         "bench": "pipeline",
@@ -589,6 +795,11 @@ fn main() {
         "offline": off,
         "offline_chunk_sweep": chunks,
         "streaming": stream,
+        "offline_enhance": deployed_off,
+        "scaling": scaling,
+        "floor": floors,
+        "streaming_deployed": deployed_stream,
+        "latency_impulse": latency,
     });
     write_report(&s.out, &report);
 }

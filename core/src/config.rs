@@ -177,8 +177,11 @@ pub mod engine {
 pub mod enhance {
     /// Frames per model call when enhancing files: latency does not matter offline, and larger
     /// chunks spend less of each call on the models' context frames (the output does not
-    /// depend on it). Short files use smaller chunks (at least [`MIN_CHUNK_FRAMES`]).
-    pub const CHUNK_FRAMES: usize = 128;
+    /// depend on it). Short files use smaller chunks (at least [`MIN_CHUNK_FRAMES`]). 512: on
+    /// 60 s of speech the quality set runs 150x real time at 128 and 163x at 512, 1024 is no
+    /// faster (`cargo xtask bench`, chunk sweep in docs/BENCHMARKS.md): the context frames'
+    /// share shrinks while the last chunk's padding grows.
+    pub const CHUNK_FRAMES: usize = 512;
     /// Smallest chunk used for short files.
     pub const MIN_CHUNK_FRAMES: usize = 16;
     /// Frames read, enhanced and written per step (bounds memory on hour-long files).

@@ -4,10 +4,12 @@
 //! synthetic speech-like input (a harmonic tone with a 4 kHz band limit and syllable-rate
 //! envelope) for `--seconds` (default 10) per mode, and reports the `process` call's mean, p50,
 //! p99 and max in µs, its share of the block period, the worker thread's CPU share of one core
-//! (from `/proc/self/task/*/stat`), late blocks, and the latency. Writes
+//! (from `/proc/self/task/*/stat`), late blocks, the latency (reported, and measured with a
+//! unit impulse), and the instance's resident memory (`VmRSS` growth from before the
+//! instance is made to after the run; the process's `VmHWM` beside it). Writes
 //! `<target>/bench/plugin.json` with `--out FILE`.
 //!
-//! `cargo bench -p widen-plugin --bench process [-- --seconds S --out FILE]`; also run by
+//! `cargo bench -p widen-plugin --bench process [-- --seconds S --out FILE --mode quality|low-latency]`; also run by
 //! `cargo xtask bench`.
 
 use std::sync::atomic::AtomicBool;
@@ -42,6 +44,45 @@ fn thread_ticks(name: &str) -> u64 {
     total
 }
 
+/// `VmRSS` and `VmHWM` of this process in KiB (Linux; 0 elsewhere).
+fn rss_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Delay of a unit impulse through `p` (paced blocks; the dry fallback has the same latency,
+/// so a late worker does not change it): index of the largest output magnitude at or after the
+/// impulse minus the impulse's. The impulse comes after one latency plus 0.25 s of silence, so
+/// that the earlier signal has left the pipeline.
+fn impulse_delay(p: &mut Processor, latency: usize) -> i64 {
+    let at = latency + RATE as usize / 4;
+    let n = (at + latency + RATE as usize / 2).div_ceil(BLOCK) * BLOCK;
+    let mut x = vec![0.0f32; n];
+    x[at] = 1.0;
+    let mut y = vec![0.0f32; n];
+    let period = Duration::from_secs_f64(BLOCK as f64 / RATE);
+    let start = Instant::now();
+    for (k, (xb, yb)) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)).enumerate() {
+        p.process(&[xb], &mut [yb], BLOCK);
+        let due = start + period * (k as u32 + 1);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    let peak = y[at..]
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .map_or(0, |(i, _)| i);
+    peak as i64
+}
+
 fn signal(n: usize) -> Vec<f32> {
     (0..n)
         .map(|i| {
@@ -73,7 +114,14 @@ fn main() {
     let out = arg("--out");
     let ticks_per_s = 100.0; // USER_HZ on Linux
     let mut results = Vec::new();
-    for quality in [false, true] {
+    // One mode per process gives each instance's memory without the other's freed pages.
+    let modes: Vec<bool> = match arg("--mode").as_deref() {
+        Some("quality") => vec![true],
+        Some("low-latency") => vec![false],
+        _ => vec![false, true],
+    };
+    for quality in modes {
+        let (rss0, _) = rss_kib();
         let params = Arc::new(Params::default());
         params.set(ParamId::Quality, if quality { 1.0 } else { 0.0 });
         let mut p = Processor::new(
@@ -90,6 +138,7 @@ fn main() {
             eprintln!("plugin bench: cannot enhance ({why}); run `cargo xtask setup-ort`");
             std::process::exit(1);
         }
+        let (rss1, _) = rss_kib();
         let blocks = (seconds * RATE / BLOCK as f64) as usize;
         let x = signal(blocks * BLOCK);
         let mut y = vec![0.0f32; BLOCK];
@@ -116,6 +165,9 @@ fn main() {
         let wall = start.elapsed().as_secs_f64();
         let worker = (thread_ticks("widen-engine") - ticks0) as f64 / ticks_per_s / wall;
         let late = p.late_blocks() - late0;
+        let (rss2, hwm) = rss_kib();
+        let lat = p.latency();
+        let measured = impulse_delay(&mut p, lat);
         times.sort_by(f64::total_cmp);
         let pct = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
         let mean = times.iter().sum::<f64>() / times.len() as f64;
@@ -142,6 +194,13 @@ fn main() {
             "worker_cpu_share": worker,
             "late_blocks": late,
             "blocks": blocks,
+            "measured_latency_samples": measured,
+            "measured_latency_ms": measured as f64 * 1e3 / RATE,
+            "rss_before_kib": rss0,
+            "rss_after_create_kib": rss1,
+            "rss_after_run_kib": rss2,
+            "instance_rss_kib": rss2.saturating_sub(rss0),
+            "process_hwm_kib": hwm,
         }));
     }
     if let Some(path) = out {

@@ -13,10 +13,10 @@
 //! - `bundle` builds `widen-plugin` (release; `--profile P` to choose) into
 //!   `target/bundle/widen.clap` and `target/bundle/widen.vst3/` with ONNX Runtime beside the
 //!   binary (see [`xtask::bundle`]).
-//! - `bench`  the DSP bench and the pipeline bench (1 thread on CPU 0, 2 threads on CPUs 0-1, via
-//!   `taskset` where it exists), merged into `target/bench/pipeline.json`, then the plugin's
-//!   audio-thread bench (`plugin/benches/process.rs`, `target/bench/plugin.json`); `--quick` is a smoke run
-//!   (5 s of input, no DSP bench). See `core/benches/pipeline.rs`.
+//! - `bench`  the benchmark of issue 9 (widen against the seed's PyTorch pipeline, widen's
+//!   architectures in PyTorch and plain resampling; streaming cost, latency, memory, scaling),
+//!   writing `docs/BENCHMARKS.md`, `docs/benchmarks.json` and `docs/bench/*.png`; `--smoke` is a
+//!   seconds-long run of the same chain into `target/bench/report/`. See `fn bench` below.
 //! - `corpus` builds the training corpus `data/corpus/{train,eval}` from the registry packages in
 //!   `xtask/corpus/sources.tsv` (needs `apt-get`, `dpkg-deb`, `tar`, `unzip`; see [`xtask::corpus`]).
 //!   `--sources a,b` restricts, `--out DIR` moves the output, `--with-0ad` / `--with-tortoise` add
@@ -107,19 +107,97 @@ fn pinned_cargo(cpus: &str) -> Command {
     }
 }
 
-/// The DSP bench (criterion), then the pipeline bench with 1 intra-op thread on CPU 0 and with
-/// 2 threads on CPUs 0-1, merged into `<target>/bench/pipeline.json` with one markdown report.
-/// `--quick`: the pipeline bench's smoke mode (5 s input, 200 hops) and no DSP bench.
+/// A command pinned to `cpus` with `taskset` where it exists (unpinned otherwise).
+fn pinned(cpus: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    if Path::new("/usr/bin/taskset").exists() {
+        let mut c = Command::new("taskset");
+        c.args(["-c", cpus]).arg(program);
+        c.current_dir(root());
+        c
+    } else {
+        let mut c = Command::new(program);
+        c.current_dir(root());
+        c
+    }
+}
+
+fn read_trim(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn output_of(cmd: &mut Command) -> Option<String> {
+    let o = cmd.output().ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+/// `cargo xtask bench [--smoke] [--with-quality] [--no-torch] [--no-live]`: the benchmark of
+/// issue 9. Everything runs on the same machine, in the same run, on the same input (real
+/// speech at 8 kHz, `xtask::bench::speech`):
+///
+/// 1. the DSP bench (criterion, CPU 0; not in the smoke run);
+/// 2. the pipeline bench (`core/benches/pipeline.rs`) with 1 ONNX Runtime thread on CPU 0 and
+///    2 threads on CPUs 0-1: offline speed, chunk sweep, scaling with input length, the
+///    rubato floor, streaming per block and per model call, latency by impulse;
+/// 3. the PyTorch pipelines (`scripts/bench_torch.py`, environment `scripts/setup-bench.sh`),
+///    pinned the same way;
+/// 4. `widen enhance` as a whole command on inputs of 1 s to 1 h: wall time and peak RSS;
+/// 5. the plugin's audio thread (`plugin/benches/process.rs`), one process per mode;
+/// 6. `widen live` on a JACK dummy server (`scripts/bench-live.sh`; skipped with a note
+///    without jackd, and in the smoke run);
+/// 7. the quality table from `docs/quality.json`/`docs/QUALITY.md` (`--with-quality` re-runs
+///    `cargo xtask quality`).
+///
+/// The full run writes `docs/BENCHMARKS.md`, `docs/benchmarks.json` and `docs/bench/*.png`;
+/// `--smoke` (`--quick`) runs everything short (seconds once built) and writes the same files
+/// under `<target>/bench/report/` so that CI checks the whole chain without touching docs/.
 fn bench(args: &[String]) -> Result<()> {
-    let mut quick = false;
+    let (mut smoke, mut with_quality, mut torch, mut live) = (false, false, true, true);
     for a in args {
         match a.as_str() {
-            "--quick" => quick = true,
-            other => {
-                bail!("cargo xtask bench: unknown option `{other}`; expected --quick or nothing")
-            }
+            "--smoke" | "--quick" => smoke = true,
+            "--with-quality" => with_quality = true,
+            "--no-torch" => torch = false,
+            "--no-live" => live = false,
+            other => bail!(
+                "cargo xtask bench: unknown option `{other}`; expected --smoke, --with-quality, --no-torch or --no-live"
+            ),
         }
     }
+    setup_ort()?;
+    let load_before = read_trim("/proc/loadavg");
+    let out = target_dir().join("bench");
+    std::fs::create_dir_all(&out)?;
+    // Python for the PyTorch pipelines and the plots.
+    let setup = Command::new("bash")
+        .arg(root().join("scripts/setup-bench.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run scripts/setup-bench.sh")?;
+    if !setup.status.success() {
+        bail!("scripts/setup-bench.sh failed ({})", setup.status);
+    }
+    let python = String::from_utf8_lossy(&setup.stdout).trim().to_string();
+
+    // Inputs (never committed): the speech, and the lengths of the whole-command runs.
+    let secs = if smoke { 4.0 } else { 60.0 };
+    let (source, speech) = xtask::bench::speech(&root(), secs)?;
+    let input = out.join(format!("input/speech-{secs}s.wav"));
+    xtask::bench::write_len(&input, &speech, secs)?;
+    let lengths: &[f64] = if smoke {
+        &[1.0, 2.0]
+    } else {
+        &[1.0, 10.0, 60.0, 600.0, 3600.0]
+    };
+    for &l in lengths {
+        xtask::bench::write_len(&out.join(format!("input/len-{l}s.wav")), &speech, l)?;
+    }
+
+    // Build unpinned (compiling on one core is slow); the pinned runs below then only run.
     let pipeline = [
         "bench",
         "-p",
@@ -129,28 +207,44 @@ fn bench(args: &[String]) -> Result<()> {
         "--bench",
         "pipeline",
     ];
-    // Build unpinned (compiling on one core is slow); the pinned runs below then only run.
-    // The DSP bench gets the same features so that nothing is rebuilt (it does not use them).
+    run(cargo().args(["build", "--release", "-p", "widen"]))?;
     run(cargo().args(pipeline).args(["--bench", "dsp", "--no-run"]))?;
-    if !quick {
+    run(cargo().args([
+        "bench",
+        "-p",
+        "widen-plugin",
+        "--bench",
+        "process",
+        "--no-run",
+    ]))?;
+    if !smoke {
         run(pinned_cargo("0")
             .args(&pipeline[..5])
             .args(["--bench", "dsp"]))?;
     }
-    let out = target_dir().join("bench");
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let thread_runs: Vec<(usize, &str)> = [(1usize, "0"), (2, "0,1")]
+        .into_iter()
+        .filter(|&(t, _)| {
+            let ok = t <= cpus;
+            if !ok {
+                eprintln!("xtask: {cpus} CPU(s) available; skipping the {t}-thread runs");
+            }
+            ok
+        })
+        .collect();
+
+    // 2. Pipeline bench.
     let mut parts = Vec::new();
-    for (threads, cpu_list) in [(1usize, "0"), (2, "0,1")] {
-        if threads > cpus {
-            eprintln!("xtask: {cpus} CPU(s) available; skipping the {threads}-thread run");
-            continue;
-        }
+    for &(threads, cpu_list) in &thread_runs {
         let part = out.join(format!("pipeline-{threads}t.json"));
         let mut c = pinned_cargo(cpu_list);
         c.args(pipeline)
-            .args(["--", "--threads", &threads.to_string(), "--out"])
+            .args(["--", "--threads", &threads.to_string(), "--input"])
+            .arg(&input)
+            .arg("--out")
             .arg(&part);
-        if quick {
+        if smoke {
             c.arg("--quick");
         }
         run(&mut c)?;
@@ -160,22 +254,214 @@ fn bench(args: &[String]) -> Result<()> {
     c.args(pipeline).args(["--", "--merge"]).args(&parts);
     c.arg("--out").arg(out.join("pipeline.json"));
     run(&mut c)?;
-    // The plugin's audio-thread cost at 48 kHz / 128 (real-time paced, both quality modes).
-    let mut c = cargo();
-    c.args([
-        "bench",
-        "-p",
-        "widen-plugin",
-        "--bench",
-        "process",
-        "--",
-        "--out",
-    ])
-    .arg(out.join("plugin.json"));
-    if quick {
-        c.args(["--seconds", "2"]);
+
+    // 3. PyTorch.
+    let mut torch_runs = Vec::new();
+    let mut torch_version = serde_json::Value::Null;
+    if torch {
+        for &(threads, cpu_list) in &thread_runs {
+            let part = out.join(format!("torch-{threads}t.json"));
+            let mut c = pinned(cpu_list, &python);
+            c.arg(root().join("scripts/bench_torch.py"))
+                .arg("--input")
+                .arg(&input)
+                .args(["--threads", &threads.to_string(), "--out"])
+                .arg(&part);
+            if smoke {
+                c.args(["--seconds", "2", "--repeats", "1", "--seed-repeats", "1"]);
+            }
+            run(&mut c)?;
+            if let Some(v) = xtask::bench::read_part(&part)? {
+                torch_version = v["torch"].clone();
+                torch_runs.extend(v["runs"].as_array().cloned().unwrap_or_default());
+            }
+        }
     }
-    run(&mut c)
+
+    // 4. Whole command: wall time and peak RSS.
+    let widen = target_dir().join("release/widen");
+    let time_v = Path::new("/usr/bin/time").exists();
+    if !time_v {
+        eprintln!("xtask: /usr/bin/time not found; peak RSS of widen enhance not measured");
+    }
+    let enhance = |file: &Path, extra: &[&str], secs: f64| -> Result<serde_json::Value> {
+        let y = out.join("output.wav");
+        let _ = std::fs::remove_file(&y);
+        let mut c = if time_v {
+            let mut c = pinned("0", "/usr/bin/time");
+            c.arg("-v").arg(&widen);
+            c
+        } else {
+            pinned("0", &widen)
+        };
+        c.arg("enhance")
+            .arg(file)
+            .arg("-o")
+            .arg(&y)
+            .args(["--threads", "1"])
+            .args(extra);
+        eprintln!("xtask: running {c:?}");
+        let t0 = std::time::Instant::now();
+        let o = c.output().with_context(|| format!("cannot start {c:?}"))?;
+        let wall = t0.elapsed().as_secs_f64();
+        let _ = std::fs::remove_file(&y);
+        let err = String::from_utf8_lossy(&o.stderr);
+        if !o.status.success() {
+            bail!("{c:?} failed ({}): {}", o.status, err.trim());
+        }
+        let rss = err
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        Ok(serde_json::json!({
+            "seconds": secs, "wall_seconds": wall, "x_real_time": secs / wall, "peak_rss_kib": rss,
+        }))
+    };
+    let mut enh = Vec::new();
+    for mode in ["quality", "low-latency"] {
+        for &l in lengths {
+            let mut v = enhance(
+                &out.join(format!("input/len-{l}s.wav")),
+                &["--mode", mode],
+                l,
+            )?;
+            v["mode"] = mode.into();
+            enh.push(v);
+        }
+    }
+    // The DSP bandwidth extension, where this build has it (`--method translate`).
+    let dsp_baseline = match enhance(&input, &["--method", "translate"], secs) {
+        Ok(v) => v,
+        Err(e) => serde_json::Value::String(if e.to_string().contains("unexpected argument") {
+            "not measured: this build's `widen enhance` has no `--method translate`".to_string()
+        } else {
+            format!("not measured: {e}")
+        }),
+    };
+    std::fs::write(
+        out.join("enhance.json"),
+        serde_json::to_string_pretty(&enh)?,
+    )?;
+
+    // 5. Plugin, one process per mode.
+    let mut plugin = Vec::new();
+    for mode in ["low-latency", "quality"] {
+        let part = out.join(format!("plugin-{mode}.json"));
+        let mut c = cargo();
+        c.args(["bench", "-p", "widen-plugin", "--bench", "process", "--"])
+            .args(["--mode", mode, "--out"])
+            .arg(&part);
+        if smoke {
+            c.args(["--seconds", "2"]);
+        }
+        run(&mut c)?;
+        if let Some(v) = xtask::bench::read_part(&part)? {
+            plugin.extend(v["plugin_process"].as_array().cloned().unwrap_or_default());
+        }
+    }
+
+    // 6. Daemon on JACK dummy.
+    let mut live_rows = Vec::new();
+    let live_note = if smoke {
+        "not run in the smoke run (`cargo xtask bench` runs scripts/bench-live.sh 15)".to_string()
+    } else if !live {
+        "skipped (--no-live)".to_string()
+    } else if output_of(Command::new("sh").args(["-c", "command -v jackd"])).is_none() {
+        "not measured: jackd is not installed (run scripts/setup-live.sh, then cargo xtask bench)"
+            .to_string()
+    } else {
+        let o = Command::new("bash")
+            .arg(root().join("scripts/bench-live.sh"))
+            .arg("15")
+            .current_dir(root())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("cannot run scripts/bench-live.sh")?;
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        std::fs::write(out.join("live.md"), &text)?;
+        live_rows = text
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| mode"))
+            .map(|l| serde_json::Value::String(l.to_string()))
+            .collect();
+        if o.status.success() {
+            "scripts/bench-live.sh 15".to_string()
+        } else {
+            format!("scripts/bench-live.sh failed ({})", o.status)
+        }
+    };
+
+    // 7. Quality.
+    if with_quality {
+        run(cargo().args(["run", "--quiet", "-p", "xtask", "--", "quality"]))?;
+    }
+    let quality_md = std::fs::read_to_string(root().join("docs/QUALITY.md")).ok();
+    let quality = xtask::bench::read_part(&root().join("docs/quality.json"))?;
+
+    let pipe = xtask::bench::read_part(&out.join("pipeline.json"))?.unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let mut report = serde_json::json!({
+        "bench": "widen issue 9",
+        "meta": {
+            "smoke": smoke,
+            "date": output_of(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+            "commit": output_of(Command::new("git").args(["rev-parse", "--short", "HEAD"]).current_dir(root())),
+            "cpu": cpu,
+            "cpus": cpus,
+            "load_before": load_before,
+            "load_after": read_trim("/proc/loadavg"),
+            "note": "A shared VM: other jobs run beside the bench.",
+            "input_seconds": secs,
+            "input_source": source,
+        },
+        "pipeline": pipe,
+        "torch": {"torch": torch_version, "runs": torch_runs},
+        "memory": {"enhance": enh},
+        "dsp_baseline": dsp_baseline,
+        "plugin": plugin,
+        "live": live_rows,
+        "live_note": live_note,
+        "quality": quality,
+    });
+    report["headline"] = xtask::bench::headline(&report);
+    let (docs, png_dir) = if smoke {
+        (out.join("report"), out.join("report/bench"))
+    } else {
+        (root().join("docs"), root().join("docs/bench"))
+    };
+    std::fs::create_dir_all(&png_dir)?;
+    let json_path = docs.join("benchmarks.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")?;
+    std::fs::write(
+        docs.join("BENCHMARKS.md"),
+        xtask::bench::markdown(&report, quality_md.as_deref()),
+    )?;
+    run(Command::new(&python)
+        .arg(root().join("scripts/bench_plot.py"))
+        .arg(&json_path)
+        .arg(&png_dir))?;
+    for p in [
+        "BENCHMARKS.md",
+        "benchmarks.json",
+        "bench/speed.png",
+        "bench/scaling.png",
+    ] {
+        if !docs.join(p).is_file() {
+            bail!(
+                "cargo xtask bench: {} was not written",
+                docs.join(p).display()
+            );
+        }
+    }
+    eprintln!("xtask: wrote {}", docs.join("BENCHMARKS.md").display());
+    Ok(())
 }
 
 /// `cargo xtask bundle [--profile P]`.
@@ -227,6 +513,6 @@ fn main() -> Result<()> {
         Some("quality") => quality(&args[1..]),
         Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, setup-torch, gen-onnx-proto, gen-default-models, test, demo, bundle, bench, corpus, quality"
         ),
-        None => bail!("usage: cargo xtask <setup|setup-ort|setup-torch|gen-onnx-proto|gen-default-models|test|demo|bundle [--profile P]|bench [--quick]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]|quality [--smoke] [--max-files N]>"),
+        None => bail!("usage: cargo xtask <setup|setup-ort|setup-torch|gen-onnx-proto|gen-default-models|test|demo|bundle [--profile P]|bench [--smoke] [--with-quality] [--no-torch] [--no-live]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]|quality [--smoke] [--max-files N]>"),
     }
 }
