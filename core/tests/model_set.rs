@@ -124,7 +124,9 @@ fn check_embedded_runs(variant: Variant) {
         assert!(unit < 1e-5, "cos^2 + sin^2 off by {unit}");
 
         // The mel of the vocoder's magnitude against the mel it was given, over bands with
-        // speech energy: the placeholder's fixed filterbank inversion must roughly close the loop.
+        // speech energy: the loop must roughly close. (The trained vocoders' heads are trained
+        // through the iSTFT, so their per-frame magnitudes need not match the mel exactly: measured
+        // 0.62 nepers quality, 0.69 low-latency; a silent or random head is off by several.)
         let mut frame = vec![0.0f32; n_bins];
         let mut bands = vec![0.0f32; config::N_MELS];
         let (mut err_sum, mut count) = (0.0f64, 0usize);
@@ -145,7 +147,7 @@ fn check_embedded_runs(variant: Variant) {
         eprintln!("{variant} narrow={narrow}: vocoder mel round trip mean |error| {err:.3} nepers over {count} cells");
         assert!(count > 1000, "too few speech cells ({count})");
         assert!(
-            err < 0.3,
+            err < 0.8,
             "vocoder magnitude does not follow the mel: {err}"
         );
     }
