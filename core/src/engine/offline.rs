@@ -8,7 +8,7 @@ use super::{
     validate, Engine, EngineConfig, EngineError, ModelRuntime, StreamProcessor, Synthesis,
 };
 use crate::config::contract;
-use crate::dsp::{griffin_lim, resample, Complex32, GriffinLimConfig, MelFilterbank, Stft};
+use crate::dsp::{griffin_lim, resample_with, Complex32, GriffinLimConfig, MelFilterbank, Stft};
 
 /// Block size [`enhance_offline`] gives its engine (samples per call).
 const OFFLINE_BLOCK: usize = 1 << 16;
@@ -205,7 +205,7 @@ fn griffin_lim_offline(
             }
         })
         .collect();
-    let x = resample(&clean, cfg.input_rate, core)?;
+    let x = resample_with(&clean, cfg.input_rate, core, cfg.resampler)?;
     let len = x.len();
     let n_frames = 1 + len / hop;
 
@@ -350,7 +350,7 @@ fn griffin_lim_offline(
         start += hop as i64;
     }
 
-    let mut out = resample(&y, core, cfg.output_rate)?;
+    let mut out = resample_with(&y, core, cfg.output_rate, cfg.resampler)?;
     out.resize(
         scaled_len(input.len(), cfg.input_rate, cfg.output_rate),
         0.0,
