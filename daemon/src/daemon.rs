@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, StreamTrait};
-use widen_core::config::live;
+use widen_core::config::{engine::RT_CROSSFADE, live};
 use widen_core::engine::{Engine, EngineError, RealtimeEngine, RealtimeMonitor, RealtimeOptions};
 
 use crate::devices::{self, Direction, HostChoice};
@@ -158,7 +158,7 @@ pub struct LiveConfig {
     pub rate: Option<u32>,
     /// Requested buffer (frames); `None`: the backend's default.
     pub buffer: Option<u32>,
-    /// Model set (reports only).
+    /// Model set (for reports and the worker's cross-fade margin; the factory builds the engine).
     pub mode: Mode,
     /// Gain on the generated band; `None`: the engine's (the sidecar default).
     pub mix: Option<f32>,
@@ -528,7 +528,12 @@ fn start_session(
     let rt = RealtimeEngine::with_options(
         engine,
         RealtimeOptions {
-            crossfade: (live::RT_CROSSFADE_MS * rate as f64 / 1000.0).round() as usize,
+            crossfade: match cfg.mode {
+                Mode::LowLatency => (live::RT_CROSSFADE_MS * rate as f64 / 1000.0).round() as usize,
+                // Its 8-frame model calls need the default fade's extra margin (late blocks
+                // otherwise), and a few ms are nothing next to its half second of latency.
+                Mode::Quality => RT_CROSSFADE,
+            },
             on_worker_start: Some(worker_start(cfg.worker_priority, Arc::clone(counters))),
         },
     )?;

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -118,7 +118,11 @@ impl JackServer {
             .arg(RATE.to_string())
             .arg("-p")
             .arg(period.to_string())
-            .stdout(Stdio::null())
+            .stdout(
+                log_file
+                    .try_clone()
+                    .unwrap_or_else(|e| panic!("server log {}: {e}", log.display())),
+            )
             .stderr(log_file)
             .spawn()
             .expect("start jackd (Debian package jackd2; run scripts/setup-tests.sh)");
