@@ -68,6 +68,15 @@ pub struct Args {
     /// Clock sync between input and output: auto (off on JACK and for one device), on, off.
     #[arg(long, value_enum, default_value_t = SyncArg::Auto)]
     clock_sync: SyncArg,
+    /// Real-time (SCHED_FIFO) priority of the engine worker thread, 1-99; 0 = normal
+    /// scheduling. The default, the lowest real-time priority, keeps other programs on a busy
+    /// machine from delaying the worker past its deadline (late blocks) and stays below the
+    /// audio server's threads. Needs the right to use real-time scheduling (root, or the
+    /// `audio` group's rtprio limit); without it the worker runs normally (status:
+    /// worker_realtime false).
+    #[arg(long, value_name = "N", default_value_t = widen_core::config::live::WORKER_RT_PRIORITY,
+          value_parser = clap::value_parser!(u8).range(0..=99))]
+    worker_priority: u8,
     /// ONNX Runtime threads per model call.
     #[arg(long, value_name = "N", default_value_t = 1)]
     threads: usize,
@@ -133,6 +142,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bypass_on_overload: args.bypass_on_overload,
         virtual_mic: args.virtual_mic,
         safety_ms: args.safety_ms,
+        worker_priority: (args.worker_priority > 0).then_some(args.worker_priority),
         clock_sync: match args.clock_sync {
             SyncArg::Auto => None,
             SyncArg::On => Some(true),

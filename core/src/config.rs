@@ -247,4 +247,13 @@ pub mod live {
     pub const CHUNK_FRAMES: usize = 1;
     /// Frames per model call in the quality mode (see `plugin::QUALITY_CHUNK_FRAMES`).
     pub const QUALITY_CHUNK_FRAMES: usize = 8;
+    /// Wet/dry cross-fade of the live real-time engine in low-latency mode when its worker is
+    /// late (ms; part of the latency; quality mode keeps the default). Shorter than the plugin's
+    /// [`RT_CROSSFADE`](super::engine::RT_CROSSFADE): wet and dry carry the same low band, so
+    /// the fade only moves the generated band (above about 4 kHz: 1.5 ms is 6 of its periods).
+    pub const RT_CROSSFADE_MS: f64 = 1.5;
+    /// SCHED_FIFO priority asked for the engine worker thread (where the system allows it):
+    /// the lowest real-time priority, so the worker preempts every normal thread (a busy
+    /// machine no longer delays it past its deadline) and never an audio server's threads.
+    pub const WORKER_RT_PRIORITY: u8 = 1;
 }

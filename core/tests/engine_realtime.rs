@@ -1,13 +1,15 @@
-//! The real-time wrapper: exact equality with the engine when the worker keeps up, and a
-//! click-free dry fallback (counted) when it does not.
+//! The real-time wrapper: exact equality with the engine when the worker keeps up (default and
+//! short cross-fade), and a click-free dry fallback (counted) when it does not.
 
 mod engine_common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine_common::*;
 use widen_core::engine::mock::{Faulty, MockGenerator, MockVocoder};
-use widen_core::engine::{Engine, EngineConfig, RealtimeEngine, StreamProcessor};
+use widen_core::engine::{Engine, EngineConfig, RealtimeEngine, RealtimeOptions, StreamProcessor};
 
 /// The engine's own streaming output for `x` in blocks of `block` (latency included).
 fn engine_output(cfg: &EngineConfig, x: &[f32], block: usize) -> Vec<f32> {
@@ -30,12 +32,30 @@ fn slow_engine(cfg: &EngineConfig, block: usize, delay_ms: u64, every: u64, limi
 
 #[test]
 fn wrapper_equals_engine_when_the_worker_keeps_up() {
-    for (rate, block) in [(22_050u32, 256usize), (48_000, 480)] {
+    // The default cross-fade, and a short one with a start hook (as `widen live` uses).
+    for (rate, block, short_fade) in [
+        (22_050u32, 256usize, None),
+        (48_000, 480, None),
+        (48_000, 128, Some(72usize)),
+    ] {
         let cfg = small_config(rate);
-        let mut rt = RealtimeEngine::new(engine(cfg.clone(), block)).unwrap();
+        let started = Arc::new(AtomicBool::new(false));
+        let mut rt = match short_fade {
+            None => RealtimeEngine::new(engine(cfg.clone(), block)).unwrap(),
+            Some(fade) => {
+                let flag = Arc::clone(&started);
+                let options = RealtimeOptions {
+                    crossfade: fade,
+                    on_worker_start: Some(Box::new(move || flag.store(true, Ordering::SeqCst))),
+                };
+                RealtimeEngine::with_options(engine(cfg.clone(), block), options).unwrap()
+            }
+        };
         let monitor = rt.monitor();
         let margin = rt.latency_samples() - rt.engine_latency();
-        assert_eq!(margin, block + widen_core::config::engine::RT_CROSSFADE);
+        let fade = short_fade.unwrap_or(widen_core::config::engine::RT_CROSSFADE);
+        assert_eq!(margin, block + fade);
+        assert_eq!(rt.margin(), margin);
         let mut x = speech(rate, 0.6);
         x.resize(x.len() + rt.latency_samples(), 0.0);
         let reference = engine_output(&cfg, &x, block);
@@ -60,6 +80,7 @@ fn wrapper_equals_engine_when_the_worker_keeps_up() {
         );
         assert!(rms(&y) > 1e-2);
         assert!(rt.stats().frames > 0);
+        assert_eq!(started.load(Ordering::SeqCst), short_fade.is_some());
     }
 }
 

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, StreamTrait};
-use widen_core::engine::{Engine, EngineError, RealtimeEngine, RealtimeMonitor};
+use widen_core::config::{engine::RT_CROSSFADE, live};
+use widen_core::engine::{Engine, EngineError, RealtimeEngine, RealtimeMonitor, RealtimeOptions};
 
 use crate::devices::{self, Direction, HostChoice};
 use crate::pipeline::{self, PipelineConfig};
@@ -157,7 +158,7 @@ pub struct LiveConfig {
     pub rate: Option<u32>,
     /// Requested buffer (frames); `None`: the backend's default.
     pub buffer: Option<u32>,
-    /// Model set (reports only).
+    /// Model set (for reports and the worker's cross-fade margin; the factory builds the engine).
     pub mode: Mode,
     /// Gain on the generated band; `None`: the engine's (the sidecar default).
     pub mix: Option<f32>,
@@ -171,6 +172,9 @@ pub struct LiveConfig {
     pub clock_sync: Option<bool>,
     /// Status period.
     pub status_interval: Duration,
+    /// SCHED_FIFO priority for the engine worker thread (`None`: normal scheduling). Refused
+    /// where the process may not use real-time scheduling; the status says which it got.
+    pub worker_priority: Option<u8>,
 }
 
 impl Default for LiveConfig {
@@ -188,6 +192,7 @@ impl Default for LiveConfig {
             safety_ms: 0.0,
             clock_sync: None,
             status_interval: Duration::from_secs(1),
+            worker_priority: Some(live::WORKER_RT_PRIORITY),
         }
     }
 }
@@ -382,6 +387,7 @@ fn build_input(
     mut side: pipeline::InputSide,
     counters: Arc<Counters>,
     health: Arc<Health>,
+    count_xruns: bool,
 ) -> Result<cpal::Stream, cpal::Error> {
     let c = Arc::clone(&counters);
     dev.build_input_stream::<f32, _, _>(
@@ -393,7 +399,7 @@ fn build_input(
             c.input_device_us
                 .store(lat.as_micros() as u64, Ordering::Relaxed);
         },
-        move |e| on_stream_error(e, &counters, &health, "input"),
+        move |e| on_stream_error(e, &counters, &health, "input", count_xruns),
         None,
     )
 }
@@ -417,18 +423,51 @@ fn build_output(
             c.output_device_us
                 .store(lat.as_micros() as u64, Ordering::Relaxed);
         },
-        move |e| on_stream_error(e, &counters, &health, "output"),
+        move |e| on_stream_error(e, &counters, &health, "output", true),
         None,
     )
 }
 
-fn on_stream_error(e: cpal::Error, counters: &Counters, health: &Health, side: &str) {
+/// `count_xruns: false` ignores the stream's xrun reports: a JACK server notifies every client
+/// of each xrun, so with two clients (input and output stream) only one may count them.
+fn on_stream_error(
+    e: cpal::Error,
+    counters: &Counters,
+    health: &Health,
+    side: &str,
+    count_xruns: bool,
+) {
     match e.kind() {
-        cpal::ErrorKind::Xrun => Counters::bump(&counters.xruns),
+        cpal::ErrorKind::Xrun if count_xruns => Counters::bump(&counters.xruns),
+        cpal::ErrorKind::Xrun => {}
         // Warnings that leave the stream running.
         cpal::ErrorKind::RealtimeDenied | cpal::ErrorKind::DeviceChanged => {}
         _ => health.fail(format!("{side} stream: {e}")),
     }
+}
+
+/// What the engine worker runs first: asks for real-time scheduling at `priority` (when given)
+/// and records in `counters` whether it got it.
+fn worker_start(priority: Option<u8>, counters: Arc<Counters>) -> Box<dyn FnOnce() + Send> {
+    Box::new(move || {
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, RealtimeThreadSchedulePolicy,
+            ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+        };
+        let ok = priority.is_some_and(|p| {
+            ThreadPriorityValue::try_from(p).is_ok_and(|v| {
+                set_thread_priority_and_policy(
+                    thread_native_id(),
+                    ThreadPriority::Crossplatform(v),
+                    ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
+                )
+                .is_ok()
+            })
+        });
+        counters
+            .worker_realtime
+            .store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+    })
 }
 
 fn start_session(
@@ -486,7 +525,18 @@ fn start_session(
     let safety = (cfg.safety_ms.max(0.0) * rate as f64 / 1000.0).round() as usize;
     let max_block = bin.max(safety).max(1);
     let engine = factory(rate, max_block)?;
-    let rt = RealtimeEngine::new(engine)?;
+    let rt = RealtimeEngine::with_options(
+        engine,
+        RealtimeOptions {
+            crossfade: match cfg.mode {
+                Mode::LowLatency => (live::RT_CROSSFADE_MS * rate as f64 / 1000.0).round() as usize,
+                // Its 8-frame model calls need the default fade's extra margin (late blocks
+                // otherwise), and a few ms are nothing next to its half second of latency.
+                Mode::Quality => RT_CROSSFADE,
+            },
+            on_worker_start: Some(worker_start(cfg.worker_priority, Arc::clone(counters))),
+        },
+    )?;
     if let Some(m) = cfg.mix {
         rt.set_amount(m);
     }
@@ -546,6 +596,8 @@ fn start_session(
         input,
         Arc::clone(counters),
         Arc::clone(&health),
+        // JACK: the output client already counts the server's xruns.
+        !is_jack,
     )
     .map_err(|e| {
         backend(
@@ -614,6 +666,7 @@ fn report(t0: Instant, session: Option<&Session>, counters: &Counters, cpu: f64)
         gap_ms: g(&counters.gap_ms),
         input_frames: g(&counters.input_frames),
         output_frames: g(&counters.output_frames),
+        worker_realtime: counters.worker_realtime.load(Ordering::Relaxed) == 1,
         ..StatusReport::default()
     };
     if let Some(s) = session {

@@ -7,7 +7,7 @@ use widen_core::config::{
     contract,
     live::{CHUNK_FRAMES, QUALITY_CHUNK_FRAMES},
 };
-use widen_core::engine::{engine_config_for, Engine, EngineConfig, EngineError};
+use widen_core::engine::{engine_config_for, Engine, EngineConfig, EngineError, ResamplerProfile};
 use widen_core::model::{ModelSet, Variant};
 use widen_core::runtime::{init_ort, Device, SessionOptions, SharedModel};
 
@@ -63,15 +63,18 @@ impl LiveModels {
     }
 
     /// The live engine configuration at `rate` in and out: the set's sidecar, one frame per
-    /// model call ([`CHUNK_FRAMES`]) for the low-latency set, [`QUALITY_CHUNK_FRAMES`] for the
-    /// quality set (whose 40 + 40 frames of context are recomputed per call).
+    /// model call ([`CHUNK_FRAMES`]) and the short resampler filter
+    /// ([`ResamplerProfile::LowLatency`]) for the low-latency set, [`QUALITY_CHUNK_FRAMES`] and
+    /// the default filter for the quality set (whose 40 + 40 frames of context are recomputed
+    /// per call, and whose half second of latency makes the filter's 12 ms immaterial).
     pub fn engine_config(&self, rate: u32) -> EngineConfig {
-        let chunk_frames = match self.set.sidecar().variant {
-            Variant::Quality => QUALITY_CHUNK_FRAMES,
-            Variant::LowLatency => CHUNK_FRAMES,
+        let (chunk_frames, resampler) = match self.set.sidecar().variant {
+            Variant::Quality => (QUALITY_CHUNK_FRAMES, ResamplerProfile::Quality),
+            Variant::LowLatency => (CHUNK_FRAMES, ResamplerProfile::LowLatency),
         };
         EngineConfig {
             chunk_frames,
+            resampler,
             ..engine_config_for(&self.set, rate, rate)
         }
     }

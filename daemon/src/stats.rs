@@ -47,6 +47,9 @@ pub struct Counters {
     pub restarts: AtomicU64,
     /// Time without running streams since start, summed over all gaps (ms).
     pub gap_ms: AtomicU64,
+    /// The engine worker's scheduling: 0 not known yet, 1 real-time, 2 normal (real-time
+    /// refused or not asked for).
+    pub worker_realtime: std::sync::atomic::AtomicU8,
 }
 
 impl Counters {
@@ -107,7 +110,7 @@ pub struct StatusReport {
     pub cpu_percent: f64,
     /// Peak input level over the last interval (dBFS; -inf as -200).
     pub input_dbfs: f64,
-    /// Server-reported xruns.
+    /// Server-reported xruns (JACK: each server xrun once, though both streams are notified).
     pub xruns: u64,
     /// Blocks the engine worker delivered late (dry stood in).
     pub late_blocks: u64,
@@ -129,6 +132,8 @@ pub struct StatusReport {
     pub input_frames: u64,
     /// Output frames played in this session.
     pub output_frames: u64,
+    /// Whether the engine worker runs with real-time scheduling (`--worker-priority`).
+    pub worker_realtime: bool,
 }
 
 impl StatusReport {

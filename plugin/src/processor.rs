@@ -29,7 +29,7 @@ use widen_core::dsp::{DelayLine, StreamResampler};
 use widen_core::engine::mock::{MockGenerator, MockVocoder};
 use widen_core::engine::{
     engine_config_for, Engine, EngineConfig, EngineError, RealtimeEngine, RealtimeMonitor,
-    StreamProcessor, Synthesis,
+    ResamplerProfile, StreamProcessor, Synthesis,
 };
 use widen_core::model::{ModelError, ModelSet, Variant};
 use widen_core::runtime::SessionOptions;
@@ -351,6 +351,10 @@ pub fn plugin_engine_config(set: &ModelSet, settings: EngineSettings, rate: u32)
     } else {
         cfg::CHUNK_FRAMES
     };
+    // Low-latency mode: the short rate-converter filter (a quarter of its lookahead).
+    if !settings.quality {
+        c.resampler = ResamplerProfile::LowLatency;
+    }
     if let Some(hz) = settings.cutoff_hz {
         c.cutoff_hz = hz;
     }

@@ -41,7 +41,7 @@ struct Measured {
 
 /// Runs speech through the daemon in `mode` and compares it with the offline engine.
 fn run_mode(mode: Mode, server: &str) -> Measured {
-    let _jack = JackServer::start(server, PERIOD);
+    let jack = JackServer::start(server, PERIOD);
     let speech = band_limited_speech(2.5);
     let models = models(mode);
     // Reference: the same engine offline, latency trimmed.
@@ -51,6 +51,7 @@ fn run_mode(mode: Mode, server: &str) -> Measured {
 
     // A generous worker margin: on the shared test machine a late block (dry output) must not
     // become a false failure; exactness and latency hold for any margin.
+    let before = jack.xruns();
     let daemon = Daemon::start(jack_config(mode, 100.0), models);
     let info = daemon.started(Duration::from_secs(20));
     assert_eq!(
@@ -70,6 +71,8 @@ fn run_mode(mode: Mode, server: &str) -> Measured {
     );
     assert!(daemon.alive(), "daemon exited");
     let summary = daemon.finish();
+    let after = jack.xruns();
+    let server_xruns = after.driver + after.client - before.driver - before.client;
     let rec = std::mem::take(&mut h.recorded);
     drop(h);
 
@@ -90,7 +93,7 @@ fn run_mode(mode: Mode, server: &str) -> Measured {
     let hf_db = 10.0 * (e(&hi_live) / e(&hi_off).max(1e-30)).log10();
     let s = &summary.last;
     eprintln!(
-        "{mode:?}: reported {reported} frames ({:.2} ms), measured {lag}, low band max diff {lo_diff:e}, high band {hf_db:+.3} dB, late {}, xruns {}, underruns {}, cpu {:.1}%",
+        "{mode:?}: reported {reported} frames ({:.2} ms), measured {lag}, low band max diff {lo_diff:e}, high band {hf_db:+.3} dB, late {}, xruns {} (server: {server_xruns}), underruns {}, cpu {:.1}%",
         1000.0 * reported as f64 / RATE as f64,
         s.late_blocks,
         s.xruns,
@@ -98,6 +101,12 @@ fn run_mode(mode: Mode, server: &str) -> Measured {
         s.cpu_percent
     );
     assert_eq!(s.underruns, 0, "ring underruns");
+    // Both of the daemon's JACK clients are notified of every server xrun; it counts each once.
+    assert!(
+        s.xruns <= server_xruns as u64,
+        "the daemon counted {} xruns, the server logged {server_xruns}",
+        s.xruns
+    );
     Measured {
         reported,
         lag,

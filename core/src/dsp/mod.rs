@@ -22,7 +22,7 @@ pub mod stft;
 pub use delay::DelayLine;
 pub use griffin_lim::{griffin_lim, spectral_convergence, GriffinLimConfig};
 pub use mel::{mel_from_spectrogram, LogMel, MelFilterbank, MelSpec};
-pub use resample::{resample, StreamResampler};
+pub use resample::{resample, resample_with, ResamplerProfile, StreamResampler};
 pub use stft::{Spectrogram, Stft};
 
 /// Complex sample type used by the spectra of this module.

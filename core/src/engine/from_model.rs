@@ -1,15 +1,15 @@
 //! The [`EngineConfig`] a model set asks for: everything model-dependent comes from its
 //! sidecar (`widen.json`), the rates from the front end.
 
-use super::{Context, EngineConfig, Synthesis};
+use super::{Context, EngineConfig, ResamplerProfile, Synthesis};
 use crate::config::engine::DEFAULT_CHUNK_FRAMES;
 use crate::dsp::GriffinLimConfig;
 use crate::model::{self, ModelSet};
 
 /// The engine configuration for `set` at the given rates: the sidecar's mel front end, model
 /// contexts, cutoff, cross-over width, default amount and default synthesis (Griffin-Lim with
-/// [`GriffinLimConfig::default`]'s iteration count), band splice on, and
-/// [`DEFAULT_CHUNK_FRAMES`] frames per model call. Front ends override fields afterwards
+/// [`GriffinLimConfig::default`]'s iteration count), band splice on,
+/// [`DEFAULT_CHUNK_FRAMES`] frames per model call and the quality resampler filter. Front ends override fields afterwards
 /// (e.g. `chunk_frames` for latency, `cutoff_hz` from detection).
 pub fn engine_config_for(set: &ModelSet, input_rate: u32, output_rate: u32) -> EngineConfig {
     let s = set.sidecar();
@@ -37,6 +37,7 @@ pub fn engine_config_for(set: &ModelSet, input_rate: u32, output_rate: u32) -> E
         splice: true,
         input_rate,
         output_rate,
+        resampler: ResamplerProfile::Quality,
     }
 }
 

@@ -61,13 +61,14 @@ pub mod mock;
 pub use crate::runtime::{ModelRuntime, RuntimeError};
 pub use from_model::engine_config_for;
 pub use offline::{enhance_offline, process_offline, translate_offline, OfflineStream};
-pub use realtime::{RealtimeEngine, RealtimeMonitor};
+pub use realtime::{RealtimeEngine, RealtimeMonitor, RealtimeOptions};
 pub use stream::Engine;
 pub use timing::{Stage, StageTimes};
 pub use true_mel::TrueMel;
 
 use crate::config::{engine as limits, MelConfig};
 use crate::dsp::DspError;
+pub use crate::dsp::ResamplerProfile;
 
 /// A mono block processor with a fixed, reported latency (the seam every front end uses).
 pub trait StreamProcessor {
@@ -140,6 +141,11 @@ pub struct EngineConfig {
     /// Rate of the samples the engine returns (Hz). [`StreamProcessor`] needs it equal to
     /// `input_rate`; [`Engine::process`] and the offline helpers also convert rates.
     pub output_rate: u32,
+    /// Filter of the converters between these rates and the models' (latency against
+    /// transition width). [`ResamplerProfile::Quality`] unless a live front end asks for
+    /// [`ResamplerProfile::LowLatency`] (it is part of the latency formula's lookaheads).
+    #[serde(default)]
+    pub resampler: ResamplerProfile,
 }
 
 impl Default for EngineConfig {
@@ -165,6 +171,7 @@ impl Default for EngineConfig {
             splice: true,
             input_rate: rate,
             output_rate: rate,
+            resampler: ResamplerProfile::Quality,
         }
     }
 }

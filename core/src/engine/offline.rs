@@ -8,7 +8,7 @@ use super::{
     validate, Engine, EngineConfig, EngineError, ModelRuntime, StreamProcessor, Synthesis,
 };
 use crate::config::contract;
-use crate::dsp::{griffin_lim, resample, Complex32, GriffinLimConfig, MelFilterbank, Stft};
+use crate::dsp::{griffin_lim, resample_with, Complex32, GriffinLimConfig, MelFilterbank, Stft};
 
 /// Block size [`enhance_offline`] gives its engine (samples per call).
 const OFFLINE_BLOCK: usize = 1 << 16;
@@ -325,7 +325,12 @@ fn to_core_rate(cfg: &EngineConfig, input: &[f32]) -> Result<Vec<f32>, EngineErr
             }
         })
         .collect();
-    Ok(resample(&clean, cfg.input_rate, cfg.mel.sample_rate)?)
+    Ok(resample_with(
+        &clean,
+        cfg.input_rate,
+        cfg.mel.sample_rate,
+        cfg.resampler,
+    )?)
 }
 
 /// Splices the input frames `xs` with the generated frames `gs` (both frame-major, `n_bins`
@@ -374,7 +379,7 @@ fn splice_and_synthesise(
         start += hop as i64;
     }
 
-    let mut out = resample(&y, m.sample_rate, cfg.output_rate)?;
+    let mut out = resample_with(&y, m.sample_rate, cfg.output_rate, cfg.resampler)?;
     out.resize(scaled_len(input_len, cfg.input_rate, cfg.output_rate), 0.0);
     Ok(out)
 }

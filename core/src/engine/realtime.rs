@@ -2,11 +2,12 @@
 //!
 //! The audio thread pushes its input into a lock-free SPSC ring (rtrb) and pulls enhanced
 //! output from another; the worker thread owns the [`Engine`] and runs it on whatever input
-//! has arrived. The output ring starts with a margin of `max_block + RT_CROSSFADE` samples of
+//! has arrived. The output ring starts with a margin of `max_block + fade` samples of
 //! (virtual) silence, so a worker that finishes each block within one block period is always
 //! on time. When it is not, a dry copy of the input, delayed by exactly the same latency,
-//! stands in: the wet/dry gain moves by at most `1 / RT_CROSSFADE` per sample and starts
-//! fading out while `RT_CROSSFADE` wet samples are still queued, so lateness never clicks.
+//! stands in: the wet/dry gain moves by at most `1 / fade` per sample and starts fading out
+//! while `fade` wet samples are still queued, so lateness never clicks. `fade` is
+//! [`RT_CROSSFADE`] unless the front end picks another ([`RealtimeOptions`]).
 //! Wet samples that arrive for positions already played dry are discarded, so the enhanced
 //! signal is always time-aligned. Each late block is counted.
 
@@ -110,6 +111,35 @@ enum Phase {
     Resetting(u64),
 }
 
+/// Settings of a [`RealtimeEngine`] beyond its engine ([`RealtimeEngine::with_options`]).
+pub struct RealtimeOptions {
+    /// Wet/dry cross-fade length (samples, at least 1). It is part of the latency
+    /// (`max_block + crossfade`): a live front end whose wet and dry signals share the low band
+    /// (they differ only in the generated band) can afford a short one.
+    pub crossfade: usize,
+    /// Runs first on the worker thread (e.g. to raise its scheduling priority).
+    pub on_worker_start: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Default for RealtimeOptions {
+    /// [`RT_CROSSFADE`], nothing run on the worker.
+    fn default() -> Self {
+        Self {
+            crossfade: RT_CROSSFADE,
+            on_worker_start: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RealtimeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealtimeOptions")
+            .field("crossfade", &self.crossfade)
+            .field("on_worker_start", &self.on_worker_start.is_some())
+            .finish()
+    }
+}
+
 /// The engine behind lock-free queues with a dry fallback (see the module docs).
 ///
 /// Use from the audio thread: [`process`](Self::process) (or the [`StreamProcessor`] methods)
@@ -155,8 +185,18 @@ impl std::fmt::Debug for RealtimeEngine {
 
 impl RealtimeEngine {
     /// Moves `engine` onto a new worker thread. Needs equal input and output rates
-    /// ([`EngineError::RateMismatch`]); blocks up to the engine's `max_block`.
+    /// ([`EngineError::RateMismatch`]); blocks up to the engine's `max_block`. The wet/dry
+    /// cross-fade is [`RT_CROSSFADE`] samples long.
     pub fn new(engine: Engine) -> Result<Self, EngineError> {
+        Self::with_options(engine, RealtimeOptions::default())
+    }
+
+    /// [`new`](Self::new) with other [`RealtimeOptions`].
+    pub fn with_options(engine: Engine, options: RealtimeOptions) -> Result<Self, EngineError> {
+        let RealtimeOptions {
+            crossfade: fade,
+            on_worker_start,
+        } = options;
         let cfg = engine.config();
         if cfg.input_rate != cfg.output_rate {
             return Err(EngineError::RateMismatch {
@@ -167,7 +207,7 @@ impl RealtimeEngine {
         let rate = cfg.input_rate as usize;
         let max_block = engine.max_block();
         let engine_latency = engine.latency_samples();
-        let fade = RT_CROSSFADE;
+        let fade = fade.max(1);
         let margin = max_block + fade;
         let latency = engine_latency + margin;
         let queue = (engine_latency + 64 * max_block).max(RT_QUEUE_SECONDS as usize * rate);
@@ -180,7 +220,12 @@ impl RealtimeEngine {
         let worker_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("widen-engine".into())
-            .spawn(move || worker(engine, worker_in, worker_out, worker_shared))
+            .spawn(move || {
+                if let Some(f) = on_worker_start {
+                    f();
+                }
+                worker(engine, worker_in, worker_out, worker_shared)
+            })
             .map_err(EngineError::WorkerSpawn)?;
         let worker_thread = handle.thread().clone();
         Ok(Self {
@@ -207,9 +252,14 @@ impl RealtimeEngine {
         })
     }
 
-    /// Latency of the wrapped engine alone (the wrapper adds `max_block + RT_CROSSFADE`).
+    /// Latency of the wrapped engine alone (the wrapper adds [`margin`](Self::margin)).
     pub fn engine_latency(&self) -> usize {
         self.engine_latency
+    }
+
+    /// The wrapper's scheduling margin, `max_block` plus the cross-fade length.
+    pub fn margin(&self) -> usize {
+        self.margin
     }
 
     /// Counters: the engine's (as last published by the worker) plus the wrapper's.
@@ -355,7 +405,7 @@ impl RealtimeEngine {
 }
 
 impl StreamProcessor for RealtimeEngine {
-    /// Engine latency plus the scheduling margin `max_block + RT_CROSSFADE`.
+    /// Engine latency plus the scheduling margin `max_block` + cross-fade length.
     fn latency_samples(&self) -> usize {
         self.latency
     }

@@ -344,12 +344,22 @@ impl Engine {
         let core = m.sample_rate;
         let c = RESAMPLER_CHUNK;
         let rs_in = if config.input_rate != core {
-            Some(StreamResampler::new(config.input_rate, core, c)?)
+            Some(StreamResampler::with_profile(
+                config.input_rate,
+                core,
+                c,
+                config.resampler,
+            )?)
         } else {
             None
         };
         let rs_out = if config.output_rate != core {
-            Some(StreamResampler::new(core, config.output_rate, c)?)
+            Some(StreamResampler::with_profile(
+                core,
+                config.output_rate,
+                c,
+                config.resampler,
+            )?)
         } else {
             None
         };

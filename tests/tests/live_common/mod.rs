@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -66,10 +66,22 @@ pub fn band_limited_speech(secs: f64) -> Vec<f32> {
     x
 }
 
-/// A JACK server of its own (dummy backend, no real-time scheduling), stopped on drop.
+/// A JACK server of its own (dummy backend, no real-time scheduling), stopped on drop. Its
+/// messages go to a log file ([`JackServer::xruns`] reads it).
 pub struct JackServer {
     pub name: String,
     child: Option<Child>,
+    log: PathBuf,
+}
+
+/// The server's own account of its xruns (from its log).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerXruns {
+    /// The dummy driver woke up after its cycle's deadline ("JackTimedDriver::Process XRun"):
+    /// the server thread itself was late.
+    pub driver: usize,
+    /// A client had not finished its cycle in time ("... was not finished").
+    pub client: usize,
 }
 
 impl JackServer {
@@ -82,6 +94,11 @@ impl JackServer {
     /// the right to use SCHED_FIFO, e.g. root or the `audio` group), as a live setup would.
     pub fn start(name: &str, period: u32) -> Self {
         let rt = std::env::var_os("WIDEN_JACK_RT").is_some_and(|v| v == "1");
+        Self::start_sched(name, period, rt)
+    }
+
+    /// [`start`](Self::start) with (`rt`) or without real-time scheduling.
+    pub fn start_sched(name: &str, period: u32, rt: bool) -> Self {
         let sched: &[&str] = if rt {
             &["-R", "-P", "70"]
         } else {
@@ -91,6 +108,9 @@ impl JackServer {
     }
 
     fn start_with(name: &str, period: u32, flags: &[&str]) -> Self {
+        let log = std::env::temp_dir().join(format!("{name}.jackd.log"));
+        let log_file = std::fs::File::create(&log)
+            .unwrap_or_else(|e| panic!("create the server log {}: {e}", log.display()));
         let child = Command::new("jackd")
             .args(["-n", name])
             .args(flags)
@@ -98,13 +118,18 @@ impl JackServer {
             .arg(RATE.to_string())
             .arg("-p")
             .arg(period.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(
+                log_file
+                    .try_clone()
+                    .unwrap_or_else(|e| panic!("server log {}: {e}", log.display())),
+            )
+            .stderr(log_file)
             .spawn()
             .expect("start jackd (Debian package jackd2; run scripts/setup-tests.sh)");
         let s = JackServer {
             name: name.to_string(),
             child: Some(child),
+            log,
         };
         let t0 = Instant::now();
         loop {
@@ -120,6 +145,26 @@ impl JackServer {
             std::thread::sleep(Duration::from_millis(50));
         }
         s
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        let bytes = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Whether the server runs with real-time scheduling (it says so when it starts).
+    pub fn is_realtime(&self) -> bool {
+        self.log().contains("starting in realtime mode")
+    }
+
+    /// The xruns the server has logged so far.
+    pub fn xruns(&self) -> ServerXruns {
+        let log = self.log();
+        ServerXruns {
+            driver: log.matches("JackTimedDriver::Process XRun").count(),
+            client: log.matches("was not finished").count(),
+        }
     }
 
     /// Stops the server with SIGTERM (as a user or a service manager would) and waits.
@@ -142,6 +187,7 @@ impl JackServer {
 impl Drop for JackServer {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
