@@ -274,11 +274,9 @@ fn trained_vocoder(model_dir: &Path) -> bool {
     std::fs::read_to_string(model_dir.join("widen.json"))
         .ok()
         .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-        .and_then(|v| {
-            v["vocoder"]["trained"]
-                .as_bool()
-                .or_else(|| v["vocoder"]["provenance"]["trained"].as_bool())
-        })
+        // `widen-train export --vocoder-checkpoint` records the vocoder's training under
+        // provenance.metrics.vocoder (the placeholder sets have none).
+        .map(|v| v["provenance"]["metrics"]["vocoder"].is_object())
         .unwrap_or(false)
 }
 
@@ -417,9 +415,9 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
         let amount = default_amount(&dir)?;
         let a = format!("{amount}");
         let voc_note = if trained_vocoder(&dir) {
-            String::new()
+            "trained vocoder (CPU, reconstruction losses)".to_string()
         } else {
-            "placeholder (untrained) vocoder".to_string()
+            "untrained placeholder vocoder".to_string()
         };
         let mut systems: Vec<(String, Vec<String>, String)> = Vec::new();
         if i == 0 {
