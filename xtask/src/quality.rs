@@ -445,7 +445,10 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
                     "--amount".into(),
                     a.clone(),
                 ],
-                format!("generator of {}", o.cnn[i].display()),
+                format!(
+                    "generator of {}",
+                    o.cnn[i].strip_prefix(ws).unwrap_or(&o.cnn[i]).display()
+                ),
             ));
         } else {
             notes.push(format!(
@@ -789,7 +792,7 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
     let report = json!({
         "smoke": o.smoke,
         "files": n_files,
-        "eval_dir": o.eval_dir,
+        "eval_dir": o.eval_dir.strip_prefix(ws).unwrap_or(&o.eval_dir),
         "sinc": row_json(&sinc),
         "systems": rows.iter().map(row_json).collect::<Vec<_>>(),
         "amount_sweep": sweep.iter().map(row_json).collect::<Vec<_>>(),
