@@ -14,7 +14,9 @@ venv="$root/.cache/bench-venv"
 log() { printf 'setup-bench: %s\n' "$*" >&2; }
 STAMP_VERSION=2
 stamp="$venv/.done-$STAMP_VERSION"
-if [ -f "$stamp" ]; then
+# The .pth holds an absolute path: a venv made in another checkout (or a moved one) is rebuilt.
+pth=$(ls "$venv"/lib/python3*/site-packages/widen-torch211.pth 2>/dev/null | head -n 1 || true)
+if [ -f "$stamp" ] && [ -n "$pth" ] && [ "$(cat "$pth")" = "$root/.cache/torch211" ]; then
   log "ok ($venv)"
   echo "$venv/bin/python"
   exit 0
