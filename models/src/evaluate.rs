@@ -210,7 +210,7 @@ pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
                         enhance_offline(cfg, Box::new(rt), voc, &narrow_band(&c.samples)?)?
                     }
                     (System::TrueMel { vocoder, .. }, Some(cfg)) => {
-                        let id = Box::new(validate::IdentityRuntime::new(cfg.mel.n_mels));
+                        let id = Box::new(widen_core::engine::TrueMel::new(cfg.mel.n_mels));
                         let voc: Option<Box<dyn widen_core::engine::ModelRuntime>> = match vocoder {
                             Some((spec, w)) => Some(Box::new(validate::TchVocoderRuntime::new(
                                 spec, &cfg.mel, w,

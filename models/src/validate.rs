@@ -231,54 +231,6 @@ pub fn pick_clips(corpus: &Corpus, n: usize, max_secs: f64) -> Vec<Clip> {
         .collect()
 }
 
-/// A model that returns its input: stands in for the generator when the vocoder is scored on
-/// true mels (the engine's mel of the wide-band clip goes straight to the synthesis).
-#[derive(Debug)]
-pub struct IdentityRuntime {
-    input_name: String,
-    output_names: Vec<String>,
-    channels: Vec<usize>,
-}
-
-impl IdentityRuntime {
-    /// Identity over `n_mels` channels.
-    pub fn new(n_mels: usize) -> Self {
-        Self {
-            input_name: widen_core::config::contract::GENERATOR_INPUT.into(),
-            output_names: vec![widen_core::config::contract::GENERATOR_OUTPUT.into()],
-            channels: vec![n_mels],
-        }
-    }
-}
-
-impl ModelRuntime for IdentityRuntime {
-    fn run(
-        &mut self,
-        input: &[f32],
-        _channels: usize,
-        _frames: usize,
-        outputs: &mut [Vec<f32>],
-    ) -> Result<(), RuntimeError> {
-        if let Some(o) = outputs.first_mut() {
-            o.clear();
-            o.extend_from_slice(input);
-        }
-        Ok(())
-    }
-
-    fn input_name(&self) -> &str {
-        &self.input_name
-    }
-
-    fn output_names(&self) -> &[String] {
-        &self.output_names
-    }
-
-    fn output_channels(&self) -> &[usize] {
-        &self.channels
-    }
-}
-
 /// A tch vocoder behind the engine's [`ModelRuntime`] trait (CPU, no gradients): outputs
 /// `mag`, `cos`, `sin` like the exported graph.
 #[derive(Debug)]

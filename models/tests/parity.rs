@@ -11,13 +11,13 @@ use std::path::Path;
 use tch::{nn, Device, Tensor};
 use widen_core::config::contract;
 use widen_core::dsp::LogMel;
+use widen_core::engine::TrueMel;
 use widen_core::engine::{engine_config_for, enhance_offline, Context, EngineConfig, Synthesis};
 use widen_core::model::{ModelSet, Synthesis as ModelSynthesis, Variant};
 use widen_core::runtime::{init_ort, IoSpec, ModelRuntime, OrtModel, SessionOptions};
 use widen_train::export::{self, trained_weights};
 use widen_train::generator::Generator;
 use widen_train::tch_mel::TchMel;
-use widen_train::validate::IdentityRuntime;
 use widen_train::vocoder::Vocoder;
 use widen_train::{checkpoint, spec};
 
@@ -299,7 +299,7 @@ fn engine_runs_an_exported_trained_vocoder_on_real_speech() {
             output_rate: 22_050,
             ..EngineConfig::default()
         };
-        let id = Box::new(IdentityRuntime::new(cfg.n_mels));
+        let id = Box::new(TrueMel::new(cfg.n_mels));
         let y_engine = enhance_offline(&full, id, Some(Box::new(v)), &wide).unwrap();
         let mel = LogMel::new(cfg.clone()).unwrap().compute(&wide);
         let x = Tensor::from_slice(&mel.data).reshape([1, cfg.n_mels as i64, mel.n_frames as i64]);
