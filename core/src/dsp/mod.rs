@@ -16,6 +16,7 @@ pub mod delay;
 pub mod filters;
 pub mod griffin_lim;
 pub mod mel;
+mod polyphase;
 pub mod resample;
 pub mod stft;
 

@@ -8,6 +8,7 @@ use rubato::{
     WindowFunction,
 };
 
+use super::polyphase::{gcd, Polyphase};
 use super::DspError;
 
 /// Lowest sample rate accepted by the resamplers (Hz).
@@ -26,12 +27,22 @@ const LOW_LATENCY_SINC_LEN: usize = 64;
 /// downsampling the filter is therefore shorter than ideal: its pass band droops (about 1 %
 /// at a fifth of the output Nyquist for 768 kHz -> 1 kHz).
 const MAX_SINC_LEN: usize = 2048;
-/// Sub-sample resolution of the tabulated sincs (rubato's "high quality" setting).
+/// Sub-sample resolution of the tabulated sincs (rubato's "high quality" setting) where the
+/// rate ratio has no small exact form; see [`table_for`].
 const OVERSAMPLING: usize = 256;
+/// Largest exact phase count `to / gcd(from, to)` tabulated for [`ResamplerProfile::Quality`]
+/// (8 -> 22.05 kHz needs 441, 48 -> 22.05 kHz 147, 22.05 -> 48 kHz 320): each output sample
+/// then falls exactly on a table phase, so one dot product replaces rubato's two interpolated
+/// ones (half the work) and the result is the ideal polyphase filter rather than an
+/// approximation of it. The table is `phases * sinc_len` floats (at most a few MB).
+const MAX_EXACT_PHASES: usize = 1024;
 /// Largest `max_block` accepted by [`StreamResampler::new`] (bounds its buffers).
 pub const MAX_BLOCK: usize = 1 << 20;
 /// Input chunk used by [`resample`]: large enough to amortise rubato's per-chunk bookkeeping.
 const OFFLINE_CHUNK: usize = 4096;
+/// Largest input slice handed to the exact-phase resampler in one call (it takes any size
+/// without waiting for a chunk; larger slices are split, so this bounds its buffer).
+pub const EXACT_MAX_CALL: usize = 4096;
 
 /// The anti-alias filter of a [`StreamResampler`]: a trade-off between lookahead (latency) and
 /// the width of the transition band.
@@ -136,7 +147,7 @@ pub struct StreamResampler {
     from_hz: u32,
     to_hz: u32,
     /// `None` when the rates are equal (pass-through).
-    inner: Option<SincFixedIn<f32>>,
+    inner: Option<Inner>,
     chunk: usize,
     /// Input waiting to fill one chunk (never longer than `chunk`).
     pending: Vec<f32>,
@@ -149,10 +160,20 @@ pub struct StreamResampler {
     latency: usize,
     /// Sinc length actually used (0 when the rates are equal).
     sinc_len: usize,
+    /// Every output falls on a table phase (no interpolation; see [`table_for`]).
+    exact_phases: bool,
     /// Zeros fed before the first input so that the delay is a whole number of samples.
     preroll: usize,
     /// Pre-roll zeros still to feed (fed lazily so that only `process`/`flush` emit output).
     preroll_left: usize,
+}
+
+/// The filter engine behind a [`StreamResampler`].
+enum Inner {
+    /// rubato, interpolating in an [`OVERSAMPLING`]-phase table.
+    Rubato(Box<SincFixedIn<f32>>),
+    /// Exact phases ([`table_for`]): the same filter as rubato would run, phase-major.
+    Exact(Box<Polyphase>),
 }
 
 impl std::fmt::Debug for StreamResampler {
@@ -199,30 +220,43 @@ impl StreamResampler {
         } else {
             sinc_len_for(ratio, profile.base_sinc_len())
         };
+        let (interpolation, oversampling) = table_for(from_hz, to_hz, profile);
+        let exact_phases = matches!(interpolation, SincInterpolationType::Nearest);
         let (inner, preroll, latency) = if from_hz == to_hz {
             (None, 0, 0)
         } else {
             let params = SincInterpolationParameters {
                 sinc_len,
                 f_cutoff: calculate_cutoff(sinc_len, profile.window()),
-                interpolation: SincInterpolationType::Linear,
-                oversampling_factor: OVERSAMPLING,
+                interpolation,
+                oversampling_factor: oversampling,
                 window: profile.window(),
             };
-            let rs =
-                SincFixedIn::<f32>::new(ratio, 1.0, params, max_block, 1).map_err(|source| {
-                    DspError::ResamplerConstruction {
+            let inner = if exact_phases {
+                Inner::Exact(Box::new(Polyphase::new(
+                    from_hz,
+                    to_hz,
+                    sinc_len,
+                    params.f_cutoff,
+                    params.window,
+                    max_block.max(EXACT_MAX_CALL),
+                )))
+            } else {
+                let rs = SincFixedIn::<f32>::new(ratio, 1.0, params, max_block, 1).map_err(
+                    |source| DspError::ResamplerConstruction {
                         from_hz,
                         to_hz,
                         source,
-                    }
-                })?;
-            let (preroll, latency) = preroll_for(ratio);
-            (Some(rs), preroll, latency)
+                    },
+                )?;
+                Inner::Rubato(Box::new(rs))
+            };
+            let (preroll, latency) = preroll_for(ratio, oversampling);
+            (Some(inner), preroll, latency)
         };
         let chunk_out = match &inner {
-            Some(rs) => rs.output_buffer_allocate(true),
-            None => Vec::new(),
+            Some(Inner::Rubato(rs)) => rs.output_buffer_allocate(true),
+            _ => vec![Vec::new()],
         };
         let zeros = if inner.is_some() {
             vec![0.0; max_block]
@@ -241,6 +275,7 @@ impl StreamResampler {
             out_total: 0,
             latency,
             sinc_len,
+            exact_phases,
             preroll,
             preroll_left: preroll,
         })
@@ -275,6 +310,10 @@ impl StreamResampler {
             return 0;
         }
         let ratio = self.to_hz as f64 / self.from_hz as f64;
+        if self.exact_phases {
+            // Emits each output as soon as its last input sample arrives.
+            return self.sinc_len / 2 + 1;
+        }
         self.sinc_len / 2 + 3 + (1.0 / ratio).ceil() as usize
     }
 
@@ -283,9 +322,13 @@ impl StreamResampler {
     pub fn max_output_len(&self, input_len: usize) -> usize {
         match &self.inner {
             None => input_len,
-            Some(rs) => {
+            Some(Inner::Rubato(rs)) => {
                 (self.pending.len() + self.preroll_left + input_len) / self.chunk
                     * rs.output_frames_max()
+            }
+            // No chunk to fill: everything whose input is complete comes out.
+            Some(Inner::Exact(p)) => {
+                p.max_output(self.pending.len() + self.preroll_left + input_len)
             }
         }
     }
@@ -318,8 +361,22 @@ impl StreamResampler {
         Ok(())
     }
 
-    /// Chunks `input` through rubato (not counted in `in_total`).
+    /// Whether outputs come out as soon as the filter has seen their input, whatever the
+    /// block size (the exact-phase filter), rather than once per internal chunk: then large
+    /// blocks cost less (the filter runs phase by phase) and add no delay.
+    pub fn emits_immediately(&self) -> bool {
+        matches!(self.inner, Some(Inner::Exact(_)))
+    }
+
+    /// Chunks `input` through rubato, or hands it straight to the exact-phase filter (not
+    /// counted in `in_total`).
     fn feed(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), DspError> {
+        if self.emits_immediately() && self.pending.is_empty() {
+            for piece in input.chunks(EXACT_MAX_CALL) {
+                self.run_chunk(Some(piece), out)?;
+            }
+            return Ok(());
+        }
         let mut rest = input;
         while !rest.is_empty() {
             if self.pending.is_empty() && rest.len() >= self.chunk {
@@ -377,8 +434,10 @@ impl StreamResampler {
 
     /// Forgets all input; the next sample starts a new stream.
     pub fn reset(&mut self) {
-        if let Some(rs) = self.inner.as_mut() {
-            rs.reset();
+        match self.inner.as_mut() {
+            Some(Inner::Rubato(rs)) => rs.reset(),
+            Some(Inner::Exact(p)) => p.reset(),
+            None => {}
         }
         self.pending.clear();
         self.in_total = 0;
@@ -404,10 +463,22 @@ impl StreamResampler {
             Some(block) => block,
             None => &self.pending,
         };
-        let (_, produced) = rs.process_into_buffer(&[data], &mut self.chunk_out, None)?;
+        let n = match rs {
+            Inner::Rubato(rs) => {
+                let (_, produced) = rs.process_into_buffer(&[data], &mut self.chunk_out, None)?;
+                let n = produced.min(keep);
+                out.extend_from_slice(&self.chunk_out[0][..n]);
+                n
+            }
+            Inner::Exact(p) => {
+                let base = out.len();
+                let produced = p.process(data, out);
+                let n = produced.min(keep);
+                out.truncate(base + n);
+                n
+            }
+        };
         self.pending.clear();
-        let n = produced.min(keep);
-        out.extend_from_slice(&self.chunk_out[0][..n]);
         self.out_total += n as u64;
         Ok(())
     }
@@ -436,15 +507,33 @@ const MAX_PREROLL: usize = 2048;
 /// `n` therefore sits at input time `(n + 1) / ratio - 1 + 1 / oversampling`. (Its
 /// `output_delay()` reports `sinc_len * ratio / 2` instead, which does not match the
 /// output; the `delay_formula_matches_rubato` test measures the real value.)
-fn rubato_delay(ratio: f64) -> f64 {
-    ratio - 1.0 - ratio / OVERSAMPLING as f64
+fn rubato_delay(ratio: f64, oversampling: usize) -> f64 {
+    ratio - 1.0 - ratio / oversampling as f64
+}
+
+/// rubato's interpolation and table resolution for a rate pair: exact phases
+/// ([`MAX_EXACT_PHASES`]) for the offline [`ResamplerProfile::Quality`] filter, where the
+/// ratio allows; otherwise linear interpolation in a [`OVERSAMPLING`]-phase table.
+/// [`ResamplerProfile::LowLatency`] keeps the interpolated table: its 64-tap filter is cheap
+/// either way, and the live tests compare its output against the offline engine's.
+fn table_for(
+    from_hz: u32,
+    to_hz: u32,
+    profile: ResamplerProfile,
+) -> (SincInterpolationType, usize) {
+    let phases = (to_hz / gcd(from_hz, to_hz)) as usize;
+    if profile == ResamplerProfile::Quality && phases <= MAX_EXACT_PHASES {
+        (SincInterpolationType::Nearest, phases)
+    } else {
+        (SincInterpolationType::Linear, OVERSAMPLING)
+    }
 }
 
 /// Picks the zero pre-roll `k` (input samples) that makes `delay + k * ratio` closest to a
 /// whole, non-negative number of output samples; returns `(k, latency)`.
 /// The smallest `k` within [`ALIGN_TOLERANCE`] wins, so the added latency stays small.
-fn preroll_for(ratio: f64) -> (usize, usize) {
-    let delay = rubato_delay(ratio);
+fn preroll_for(ratio: f64, oversampling: usize) -> (usize, usize) {
+    let delay = rubato_delay(ratio, oversampling);
     let mut best = (0usize, 0usize, f64::INFINITY);
     for k in 0..=MAX_PREROLL {
         let total = delay + k as f64 * ratio;
@@ -529,7 +618,7 @@ mod tests {
                 .unwrap();
             rs.flush(&mut raw).unwrap();
             let d = sine_delay(&raw, 50.0, to);
-            let expected = rubato_delay(ratio);
+            let expected = rubato_delay(ratio, table_for(from, to, ResamplerProfile::Quality).1);
             assert!(
                 (d - expected).abs() < 0.005,
                 "{from}->{to}: expected delay {expected:.4}, measured {d:.4}"

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::config::contract;
 use crate::config::engine::{MAX_BLOCK, RESAMPLER_CHUNK};
+use crate::dsp::resample::EXACT_MAX_CALL;
 use crate::dsp::{Complex32, MelFilterbank, StreamResampler};
 
 /// Input samples beyond this magnitude are clipped: far above any real audio (+120 dBFS), and
@@ -374,7 +375,15 @@ impl Engine {
         let latency = latency_formula(&config, lag(&rs_in), lag(&rs_out)).max(out_lat);
         let in_drop = rs_in.as_ref().map_or(0, |rs| rs.latency_out_samples());
         // Worst-case output of one resampler call (first call includes the zero pre-roll).
-        let core_cap = rs_in.as_ref().map_or(c, |rs| rs.max_output_len(2 * c));
+        // Input is resampled in pieces of `c` samples, or of up to `EXACT_MAX_CALL` where the
+        // resampler takes any size without delay (same output, a fraction of the work).
+        let piece_len = match &rs_in {
+            Some(rs) if rs.emits_immediately() => max_block.clamp(c, EXACT_MAX_CALL),
+            _ => c,
+        };
+        let core_cap = rs_in
+            .as_ref()
+            .map_or(c, |rs| rs.max_output_len(2 * piece_len));
         let out_cap = rs_out.as_ref().map_or(hop, |rs| rs.max_output_len(hop + c));
         let max_out_block = max_output_len(max_block, config.input_rate, config.output_rate);
         let fifo_cap = latency + max_out_block + out_cap + n_fft + 1024;
@@ -401,7 +410,7 @@ impl Engine {
             rs_in,
             in_drop,
             in_drop_left: in_drop,
-            piece: vec![0.0; c],
+            piece: vec![0.0; piece_len],
             core_tmp: Vec::with_capacity(core_cap),
             abuf: Vec::with_capacity(n_fft),
             fft: FrameFft::new(&config)?,
