@@ -20,12 +20,13 @@ use serde::Serialize;
 use widen_core::analysis::{Bandwidth, BandwidthAccumulator, Verdict, DEFAULT_ENERGY_FRACTION};
 use widen_core::config::enhance::{
     BLOCK_FRAMES, CHUNK_FRAMES, MIN_AUTO_CUTOFF_HZ, MIN_CHUNK_FRAMES, MIN_OUTPUT_RATE,
-    PASS_THROUGH_CUTOFF_HZ,
+    PARALLEL_MIN_SECONDS, PASS_THROUGH_CUTOFF_HZ,
 };
 use widen_core::config::MAX_EVAL_LAG;
 use widen_core::dsp::{GriffinLimConfig, StreamResampler};
 use widen_core::engine::{
-    enhance_offline, translate_offline, Engine, EngineConfig, OfflineStream, Synthesis,
+    enhance_offline, translate_offline, Engine, EngineConfig, EngineError, OfflineStream,
+    ParallelStream, SegmentPlan, Synthesis,
 };
 use widen_core::io::{
     mix_to_mono, AudioError, AudioInfo, AudioReader, AudioWriter, Container, SampleFormat,
@@ -37,6 +38,8 @@ use widen_core::runtime::Device;
 
 use crate::batch::{expand_inputs, format_duration, Input};
 use crate::models::{one_line, Models};
+use widen_core::runtime::SharedModel;
+
 use crate::scoring::{self, Index, Mean};
 
 /// Enhance narrow-band speech: restore the missing high band (the seed's `infer`).
@@ -88,7 +91,9 @@ pub struct Args {
     /// Where inference runs (cuda needs a build with the `cuda` feature and the GPU runtime).
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     device: DeviceArg,
-    /// ONNX Runtime threads per model call (files are processed one at a time).
+    /// CPU threads. Files are processed one at a time; a file of 10 s or more is cut into
+    /// segments that this many engines enhance in parallel (same output as one engine),
+    /// shorter ones get one engine whose model calls use the threads.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
     threads: usize,
@@ -826,9 +831,11 @@ fn analyse(path: &Path, non_finite: &mut u64) -> Result<Bandwidth, String> {
     Ok(acc.finish(DEFAULT_ENERGY_FRACTION))
 }
 
-/// A per-channel stream with its latency trimmed: the engine, or a plain resampler.
+/// A per-channel stream with its latency trimmed: the engine, engines on parallel segments,
+/// or a plain resampler.
 enum ChannelStream {
     Engine(Box<OfflineStream>),
+    Parallel(Box<ParallelStream>),
     Resample {
         rs: Box<StreamResampler>,
         skip: usize,
@@ -839,6 +846,7 @@ impl ChannelStream {
     fn push(&mut self, x: &[f32], out: &mut Vec<f32>) -> Result<(), String> {
         match self {
             Self::Engine(s) => s.push(x, out).map(drop).map_err(|e| e.to_string()),
+            Self::Parallel(s) => s.push(x, out).map(drop).map_err(|e| e.to_string()),
             Self::Resample { rs, skip } => {
                 let start = out.len();
                 rs.process(x, out).map_err(|e| e.to_string())?;
@@ -851,6 +859,7 @@ impl ChannelStream {
     fn finish(&mut self, out: &mut Vec<f32>) -> Result<(), String> {
         match self {
             Self::Engine(s) => s.finish(out).map(drop).map_err(|e| e.to_string()),
+            Self::Parallel(s) => s.finish(out).map(drop).map_err(|e| e.to_string()),
             Self::Resample { rs, skip } => {
                 let start = out.len();
                 rs.flush(out).map_err(|e| e.to_string())?;
@@ -1018,17 +1027,35 @@ fn enhance_streaming(
                     spec.sample_rate,
                     chunk_frames(info, mel.hop, mel.sample_rate),
                 );
-                let vocoder: Option<Box<dyn widen_core::engine::ModelRuntime>> =
-                    (cfg.synthesis == Synthesis::Vocoder)
-                        .then(|| Box::new(models.vocoder.clone()) as _);
-                let engine = Engine::new(
-                    cfg,
-                    Box::new(models.generator.clone()),
-                    vocoder,
-                    BLOCK_FRAMES,
-                )
-                .map_err(|e| format!("{}: {}", input.display(), one_line(&e.to_string())))?;
-                ChannelStream::Engine(Box::new(OfflineStream::new(engine)))
+                let engine_err =
+                    |e: EngineError| format!("{}: {}", input.display(), one_line(&e.to_string()));
+                let make = |g: &SharedModel, v: &SharedModel| {
+                    let vocoder: Option<Box<dyn widen_core::engine::ModelRuntime>> =
+                        (cfg.synthesis == Synthesis::Vocoder).then(|| Box::new(v.clone()) as _);
+                    Engine::new(cfg.clone(), Box::new(g.clone()), vocoder, BLOCK_FRAMES)
+                        .map_err(engine_err)
+                };
+                // Several CPU threads: segments of the file on parallel engines (the same
+                // output), when the synthesis streams and the file is long enough that the
+                // segments' pre-roll pays off; shorter files get one engine with all threads.
+                let parallel = models.workers.len() > 1
+                    && SegmentPlan::new(&cfg).is_some()
+                    && info.frames.is_none_or(|n| {
+                        n as f64 >= PARALLEL_MIN_SECONDS * info.sample_rate as f64
+                    });
+                if parallel {
+                    let engines = models
+                        .workers
+                        .iter()
+                        .map(|(g, v)| make(g, v))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    ChannelStream::Parallel(Box::new(
+                        ParallelStream::new(engines).map_err(engine_err)?,
+                    ))
+                } else {
+                    let engine = make(&models.generator, &models.vocoder)?;
+                    ChannelStream::Engine(Box::new(OfflineStream::new(engine)))
+                }
             }
             _ => {
                 let rs = StreamResampler::new(info.sample_rate, spec.sample_rate, BLOCK_FRAMES)

@@ -17,11 +17,32 @@ pub struct Models {
     pub set: ModelSet,
     pub generator: SharedModel,
     pub vocoder: SharedModel,
+    /// With more than one CPU thread: one single-threaded (generator, vocoder) pair per
+    /// thread, for engines that process segments of a file in parallel
+    /// (`widen_core::engine::ParallelStream`). Empty otherwise.
+    pub workers: Vec<(SharedModel, SharedModel)>,
+}
+
+/// One (generator, vocoder) pair of sessions; the vocoder answers to the contract's output
+/// names whatever the sidecar calls them (`instantiate` returns them in contract order).
+fn pair(set: &ModelSet, options: &SessionOptions) -> Result<(SharedModel, SharedModel)> {
+    let (generator, vocoder) = set
+        .instantiate(options)
+        .map_err(|e| anyhow!(one_line(&e.to_string())))?;
+    let vocoder = SharedModel::new(vocoder)
+        .with_output_names(&[
+            contract::VOCODER_MAG,
+            contract::VOCODER_COS,
+            contract::VOCODER_SIN,
+        ])
+        .map_err(|e| anyhow!(one_line(&e.to_string())))?;
+    Ok((SharedModel::new(generator), vocoder))
 }
 
 impl Models {
     /// The set in `dir`, else the embedded `variant`; sessions on `device` with `threads`
-    /// intra-op threads. Errors are one line each.
+    /// intra-op threads, plus `threads` single-threaded worker pairs on the CPU when `threads`
+    /// is above one. Errors are one line each.
     pub fn load(
         dir: Option<&Path>,
         variant: Variant,
@@ -39,22 +60,23 @@ impl Models {
             device,
             intra_op_threads: threads,
         };
-        let (generator, vocoder) = set
-            .instantiate(&options)
-            .map_err(|e| anyhow!(one_line(&e.to_string())))?;
-        // `instantiate` returns the vocoder outputs in contract order whatever the sidecar calls
-        // them; the engine finds them by the contract's names.
-        let vocoder = SharedModel::new(vocoder)
-            .with_output_names(&[
-                contract::VOCODER_MAG,
-                contract::VOCODER_COS,
-                contract::VOCODER_SIN,
-            ])
-            .map_err(|e| anyhow!(one_line(&e.to_string())))?;
+        let (generator, vocoder) = pair(&set, &options)?;
+        let workers = if device == Device::Cpu && threads > 1 {
+            let one = SessionOptions {
+                device,
+                intra_op_threads: 1,
+            };
+            (0..threads)
+                .map(|_| pair(&set, &one))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             set,
-            generator: SharedModel::new(generator),
+            generator,
             vocoder,
+            workers,
         })
     }
 }

@@ -765,3 +765,85 @@ fn unwritable_outputs_and_inputs_as_outputs_are_refused() {
         run.stderr
     );
 }
+
+#[test]
+fn threads_cut_long_files_into_parallel_segments_with_the_same_output() {
+    let t = tempfile::tempdir().expect("tmp");
+    // About 20 s of 8 kHz words, two channels (each channel gets its own engines).
+    let dir = testdata_dir().join("ktuberling");
+    let mut names = Vec::new();
+    for lang in ["es", "fi", "it", "nl"] {
+        let mut words: Vec<_> = std::fs::read_dir(dir.join(lang))
+            .expect("8 kHz words")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+            .collect();
+        words.sort();
+        names.extend(words);
+    }
+    let mut x = Vec::new();
+    for p in names {
+        let a = read(&p).expect("word");
+        if a.sample_rate == 8_000 {
+            x.extend(a.to_mono());
+        }
+        if x.len() >= 20 * 8_000 {
+            break;
+        }
+    }
+    assert!(
+        x.len() >= 20 * 8_000,
+        "need 20 s of 8 kHz words in {}",
+        dir.display()
+    );
+    let samples: Vec<f32> = x
+        .iter()
+        .zip(x.iter().rev())
+        .flat_map(|(l, r)| [*l, 0.7 * r])
+        .collect();
+    let f = put(
+        t.path(),
+        "long.wav",
+        &Audio {
+            sample_rate: 8_000,
+            channels: 2,
+            samples,
+        },
+    );
+    let mut outs = Vec::new();
+    for (threads, mode) in [
+        ("1", "quality"),
+        ("3", "quality"),
+        ("1", "low-latency"),
+        ("2", "low-latency"),
+    ] {
+        let out = t.path().join(format!("out-{mode}-{threads}.wav"));
+        let run = widen(args(&[
+            &"enhance",
+            &f,
+            &"-o",
+            &out,
+            &"--format",
+            &"f32",
+            &"--cutoff",
+            &"3900",
+            &"--threads",
+            &threads,
+            &"--mode",
+            &mode,
+        ]));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        outs.push(read(&out).expect("output").samples);
+    }
+    for (one, many) in [(&outs[0], &outs[1]), (&outs[2], &outs[3])] {
+        assert_eq!(one.len(), 2 * scaled(x.len(), 8_000, 22_050));
+        assert_eq!(one.len(), many.len());
+        let d = one
+            .iter()
+            .zip(many)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(d <= 1e-5, "parallel segments differ from one engine by {d}");
+    }
+    assert!(high_band_energy(&outs[1], 5_000.0) > 0.0);
+}

@@ -29,11 +29,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use widen_core::config::enhance::PARALLEL_MIN_SECONDS;
 use widen_core::config::{NARROW_BAND_RATE, SAMPLE_RATE};
 use widen_core::dsp::resample;
 use widen_core::engine::{
-    engine_config_for, process_offline, Engine, EngineConfig, Stage, StageTimes, StreamProcessor,
-    Synthesis,
+    engine_config_for, process_offline, Engine, EngineConfig, ParallelStream, Stage, StageTimes,
+    StreamProcessor, Synthesis,
 };
 use widen_core::model::{ModelSet, Variant};
 use widen_core::runtime::{init_ort, Device, OrtModel, SessionOptions};
@@ -242,6 +243,45 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Offline: `process_offline` on the whole input, `repeats` timed runs after one warm-up run.
+/// The offline runner: one engine with `threads` ONNX Runtime threads, or (what `widen
+/// enhance --threads N` runs on files of 10 s or more) N single-threaded engines on parallel
+/// segments.
+enum Runner {
+    One(Box<Engine>),
+    Segments(Box<ParallelStream>),
+}
+
+impl Runner {
+    fn run(&mut self, x: &[f32]) -> Vec<f32> {
+        match self {
+            Runner::One(e) => process_offline(e, x).unwrap_or_else(|e| panic!("{e}")),
+            Runner::Segments(s) => {
+                let mut y = Vec::new();
+                s.push(x, &mut y).unwrap_or_else(|e| panic!("{e}"));
+                s.finish(&mut y).unwrap_or_else(|e| panic!("{e}"));
+                y
+            }
+        }
+    }
+
+    fn clear_stage_times(&mut self) {
+        match self {
+            Runner::One(e) => e.clear_stage_times(),
+            Runner::Segments(s) => s.clear_stage_times(),
+        }
+    }
+
+    fn stage_times(&self) -> StageTimes {
+        match self {
+            Runner::One(e) => e.stage_times(),
+            Runner::Segments(s) => s.stage_times(),
+        }
+    }
+}
+
+/// Offline enhancement of `x`, timed (median of `repeats` after a warm-up). `segments`: with
+/// more than one thread, parallel segments as `widen enhance` runs them (stage times are then
+/// CPU time summed over the engines).
 fn offline(
     repeats: usize,
     set: &ModelSet,
@@ -249,6 +289,7 @@ fn offline(
     threads: usize,
     synthesis: Synthesis,
     chunk: Option<usize>,
+    segments: bool,
 ) -> Value {
     let mut cfg = engine_config_for(set, NARROW_BAND_RATE, OUTPUT_RATE);
     cfg.synthesis = synthesis;
@@ -256,22 +297,42 @@ fn offline(
         cfg.chunk_frames = c;
     }
     let chunk = cfg.chunk_frames;
-    let (g, v, load) = models(set, threads);
-    let mut e = Engine::new(cfg, Box::new(g), Some(Box::new(v)), OFFLINE_BLOCK)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let parallel =
+        segments && threads > 1 && x.len() as f64 >= PARALLEL_MIN_SECONDS * NARROW_BAND_RATE as f64;
+    let t0 = Instant::now();
+    let mut runner = if parallel {
+        let engines = (0..threads)
+            .map(|_| {
+                let (g, v, _) = models(set, 1);
+                Engine::new(cfg.clone(), Box::new(g), Some(Box::new(v)), OFFLINE_BLOCK)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        Runner::Segments(Box::new(
+            ParallelStream::new(engines).unwrap_or_else(|e| panic!("{e}")),
+        ))
+    } else {
+        let (g, v, _) = models(set, threads);
+        Runner::One(Box::new(
+            Engine::new(cfg, Box::new(g), Some(Box::new(v)), OFFLINE_BLOCK)
+                .unwrap_or_else(|e| panic!("{e}")),
+        ))
+    };
+    let load = t0.elapsed();
     let audio_s = x.len() as f64 / NARROW_BAND_RATE as f64;
-    // Warm-up on the first seconds: ORT's first runs of each shape are slow.
-    let warm = &x[..x.len().min(2 * NARROW_BAND_RATE as usize)];
-    process_offline(&mut e, warm).unwrap_or_else(|e| panic!("{e}"));
+    // Warm-up on the first seconds (both segments' engines when parallel): ORT's first runs
+    // of each shape are slow.
+    let warm = &x[..x.len().min(24 * NARROW_BAND_RATE as usize)];
+    runner.run(warm);
     let mut runs: Vec<(f64, StageTimes)> = Vec::new();
     for _ in 0..repeats {
-        e.clear_stage_times();
+        runner.clear_stage_times();
         let t0 = Instant::now();
-        let y = process_offline(&mut e, x).unwrap_or_else(|e| panic!("{e}"));
+        let y = runner.run(x);
         let wall = t0.elapsed().as_secs_f64();
         assert!(y.iter().all(|v| v.is_finite()), "non-finite output");
         std::hint::black_box(&y);
-        runs.push((wall, e.stage_times()));
+        runs.push((wall, runner.stage_times()));
     }
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (wall, times) = runs[runs.len() / 2];
@@ -297,6 +358,7 @@ fn offline(
         "threads": threads,
         "cpus": allowed_cpus(),
         "chunk_frames": chunk,
+        "parallel_segments": parallel,
         "input_rate": NARROW_BAND_RATE,
         "output_rate": OUTPUT_RATE,
         "audio_seconds": audio_s,
@@ -689,7 +751,7 @@ fn main() {
     for &threads in &s.threads {
         for set in &sets {
             for &syn in &syntheses {
-                let v = offline(s.repeats, set, &x, threads, syn, None);
+                let v = offline(s.repeats, set, &x, threads, syn, None, false);
                 eprintln!(
                     "offline {} {} {threads}t: {:.1}x real time",
                     v["variant"],
@@ -707,7 +769,15 @@ fn main() {
         };
         for &c in chunk_list {
             let syn = engine_config_for(&sets[0], NARROW_BAND_RATE, OUTPUT_RATE).synthesis;
-            chunks.push(offline(s.repeats, &sets[0], &x, threads, syn, Some(c)));
+            chunks.push(offline(
+                s.repeats,
+                &sets[0],
+                &x,
+                threads,
+                syn,
+                Some(c),
+                false,
+            ));
         }
         let stream_x = &x[..x.len().min(20 * NARROW_BAND_RATE as usize)];
         for set in &sets {
@@ -735,7 +805,7 @@ fn main() {
     for &threads in &s.threads {
         for set in &sets {
             let syn = engine_config_for(set, NARROW_BAND_RATE, OUTPUT_RATE).synthesis;
-            let v = offline(s.repeats, set, &x, threads, syn, Some(OFFLINE_CHUNK));
+            let v = offline(s.repeats, set, &x, threads, syn, Some(OFFLINE_CHUNK), true);
             eprintln!(
                 "offline (enhance) {} {threads}t: {:.1}x real time",
                 v["variant"],
@@ -751,7 +821,7 @@ fn main() {
                 let hop = set.mel_config().hop as f64;
                 let chunk = ((len * SAMPLE_RATE as f64 / hop).ceil() as usize + 1)
                     .clamp(MIN_OFFLINE_CHUNK, OFFLINE_CHUNK);
-                let mut v = offline(reps, set, &xl, threads, syn, Some(chunk));
+                let mut v = offline(reps, set, &xl, threads, syn, Some(chunk), true);
                 v["length_seconds"] = json!(len);
                 v["stages"] = json!({});
                 scaling.push(v);

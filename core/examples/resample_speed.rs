@@ -7,7 +7,12 @@ use std::time::Instant;
 use widen_core::dsp::{resample_with, ResamplerProfile};
 
 fn main() {
-    for (from, to) in [(8000u32, 22050u32), (22050, 48000), (48000, 22050), (44100, 22050)] {
+    for (from, to) in [
+        (8000u32, 22050u32),
+        (22050, 48000),
+        (48000, 22050),
+        (44100, 22050),
+    ] {
         let n = from as usize * 60;
         let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 0.3).collect();
         for profile in [ResamplerProfile::Quality, ResamplerProfile::LowLatency] {

@@ -184,6 +184,11 @@ pub mod enhance {
     pub const CHUNK_FRAMES: usize = 512;
     /// Smallest chunk used for short files.
     pub const MIN_CHUNK_FRAMES: usize = 16;
+    /// With more than one thread, files at least this long (seconds) are cut into segments
+    /// that one single-threaded engine per thread enhances in parallel
+    /// (`engine::ParallelStream`, same output); shorter ones get one engine whose model calls
+    /// use the threads (the segments' pre-roll would cost more than the parallelism saves).
+    pub const PARALLEL_MIN_SECONDS: f64 = 10.0;
     /// Frames read, enhanced and written per step (bounds memory on hour-long files).
     pub const BLOCK_FRAMES: usize = 1 << 15;
     /// A file whose bandwidth verdict is wide-band and whose detected cutoff is above this

@@ -317,7 +317,7 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
 
     // Headline.
     let _ = writeln!(m, "## Headline\n");
-    let _ = writeln!(m, "Offline enhancement of the input, 8 kHz -> 22.05 kHz, x real time (higher is faster); widen = the engine `widen enhance` runs (each set's default synthesis, phase copy; {} frames per model call), timed in process like the PyTorch pipelines (model loading and file I/O excluded; the whole command is in [Whole command](#whole-command-widen-enhance)).\n", widen_core::config::enhance::CHUNK_FRAMES);
+    let _ = writeln!(m, "Offline enhancement of the input, 8 kHz -> 22.05 kHz, x real time (higher is faster); widen = the engine `widen enhance` runs (each set's default synthesis, phase copy; {} frames per model call; with two threads, two single-threaded engines on parallel segments of the input, as `widen enhance --threads 2` cuts files of 10 s or more), timed in process like the PyTorch pipelines (model loading and file I/O excluded; the whole command is in [Whole command](#whole-command-widen-enhance)).\n", widen_core::config::enhance::CHUNK_FRAMES);
     let _ = writeln!(m, "| widen set | threads | widen | (a) seed pipeline, PyTorch | widen / (a) | (b) widen's architectures, PyTorch | widen / (b) | rubato sinc upsampling alone (floor) |");
     let _ = writeln!(m, "|---|---|---|---|---|---|---|---|");
     for row in arr(&h["rows"]) {
@@ -366,9 +366,14 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
     for v in arr(&pipe["offline_enhance"]) {
         let _ = writeln!(
             m,
-            "| widen {} (ONNX Runtime, phase copy, chunk {}) | {} | {:.3} | {} | {} | |",
+            "| widen {} (ONNX Runtime, phase copy, chunk {}{}) | {} | {:.3} | {} | {} | |",
             s(&v["variant"]),
             v["chunk_frames"],
+            if v["parallel_segments"] == true {
+                ", one engine per thread on parallel segments"
+            } else {
+                ""
+            },
             v["threads"],
             num(&v["median_seconds"]),
             fmt_x(num(&v["x_real_time"])),
@@ -438,7 +443,7 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
         .iter()
         .any(|v| v["stages"]["generator"].is_object())
     {
-        let _ = writeln!(m, "\nWhere widen's offline time goes (ms per 60 s of input, share of the wall time; `stage-timing` timers):\n");
+        let _ = writeln!(m, "\nWhere widen's offline time goes (ms per 60 s of input, share of the wall time; `stage-timing` timers; with two threads the stages are CPU time summed over the parallel engines, so shares can exceed 100 %):\n");
         let _ = writeln!(
             m,
             "| set | threads | {} |\n|---|---|{}",

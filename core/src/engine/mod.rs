@@ -50,6 +50,7 @@
 
 mod from_model;
 mod offline;
+mod parallel;
 mod realtime;
 mod spectral;
 mod stream;
@@ -61,6 +62,7 @@ pub mod mock;
 pub use crate::runtime::{ModelRuntime, RuntimeError};
 pub use from_model::engine_config_for;
 pub use offline::{enhance_offline, process_offline, translate_offline, OfflineStream};
+pub use parallel::{process_offline_parallel, ParallelStream, SegmentPlan, SEGMENT_SECONDS};
 pub use realtime::{RealtimeEngine, RealtimeMonitor, RealtimeOptions};
 pub use stream::Engine;
 pub use timing::{Stage, StageTimes};

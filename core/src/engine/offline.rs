@@ -65,6 +65,12 @@ impl<E: BorrowMut<Engine>> OfflineStream<E> {
         self.engine.borrow()
     }
 
+    /// The engine, mutably (for its statistics and timers; feeding it directly would break
+    /// the stream's bookkeeping).
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        self.engine.borrow_mut()
+    }
+
     /// Gives the engine back (mid-stream unless [`finish`](Self::finish) ran last).
     pub fn into_engine(self) -> E {
         self.engine

@@ -67,6 +67,15 @@ impl StageTimes {
         Duration::from_nanos(self.nanos.iter().sum())
     }
 
+    /// Stage by stage sum of `self` and `other` (engines that ran side by side: CPU time, not
+    /// wall time).
+    pub fn plus(mut self, other: &StageTimes) -> StageTimes {
+        for (a, b) in self.nanos.iter_mut().zip(&other.nanos) {
+            *a += b;
+        }
+        self
+    }
+
     /// Adds the time since `since` to `stage`.
     #[inline(always)]
     pub(crate) fn add(&mut self, stage: Stage, since: Mark) {
