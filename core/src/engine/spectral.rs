@@ -186,6 +186,15 @@ pub(crate) struct Splicer {
 }
 
 impl Splicer {
+    /// First bin whose generated value the splice uses (all of them without splicing).
+    pub(crate) fn first_generated_bin(&self) -> usize {
+        if self.enabled {
+            self.cut_bin
+        } else {
+            0
+        }
+    }
+
     pub(crate) fn new(cfg: &EngineConfig) -> Self {
         let geom = SpliceGeometry::new(cfg);
         let n_bins = cfg.mel.n_bins();
@@ -306,10 +315,18 @@ impl MelInverse {
 
     /// Linear magnitudes of one frame of log-mel `log_mel` (`n_mels`) into `mag` (`n_bins`).
     pub(crate) fn magnitude(&mut self, log_mel: &[f32], mag: &mut [f32]) {
+        self.magnitude_from(log_mel, 0, mag);
+    }
+
+    /// [`magnitude`](Self::magnitude) of the bins from `first` on; the bins below are 0 (the
+    /// band splice does not use them).
+    pub(crate) fn magnitude_from(&mut self, log_mel: &[f32], first: usize, mag: &mut [f32]) {
         for (d, &l) in self.mel.iter_mut().zip(log_mel) {
             *d = l.min(MAX_LOG_MEL).exp();
         }
-        for (k, m_out) in mag.iter_mut().enumerate() {
+        let first = first.min(mag.len());
+        mag[..first].fill(0.0);
+        for (k, m_out) in mag.iter_mut().enumerate().skip(first) {
             let v: f32 = self.entries[self.offsets[k]..self.offsets[k + 1]]
                 .iter()
                 .map(|&(m, w)| w * self.mel[m as usize])
@@ -327,8 +344,15 @@ impl MelInverse {
 /// source bin is zero).
 ///
 /// The `base` unit phasors are computed once into `out[..base]` and then repeated: no
-/// division or square root per generated bin, no integer modulo.
-pub(crate) fn phase_copy(x: &[Complex32], mag: &[f32], base: usize, out: &mut [Complex32]) {
+/// division or square root per generated bin, no integer modulo. Bins below `first` are left
+/// holding the unit phasors (finite; the band splice does not use them).
+pub(crate) fn phase_copy(
+    x: &[Complex32],
+    mag: &[f32],
+    base: usize,
+    first: usize,
+    out: &mut [Complex32],
+) {
     let base = base.clamp(1, out.len().max(1));
     let (unit, rest) = out.split_at_mut(base.min(out.len()));
     for (u, src) in unit.iter_mut().zip(x) {
@@ -344,7 +368,7 @@ pub(crate) fn phase_copy(x: &[Complex32], mag: &[f32], base: usize, out: &mut [C
             *o = u * m;
         }
     }
-    for (u, &m) in unit.iter_mut().zip(mag) {
+    for (u, &m) in unit.iter_mut().zip(mag).skip(first) {
         *u *= m;
     }
 }
@@ -385,7 +409,11 @@ mod tests {
         let mag: Vec<f32> = (0..n).map(|k| 0.1 + k as f32 * 0.01).collect();
         let base = 184;
         let mut out = vec![Complex32::new(9.0, 9.0); n];
-        phase_copy(&x, &mag, base, &mut out);
+        phase_copy(&x, &mag, base, 0, &mut out);
+        let mut from_cut = vec![Complex32::new(9.0, 9.0); n];
+        phase_copy(&x, &mag, base, 186, &mut from_cut);
+        assert_eq!(from_cut[186..], out[186..]);
+        assert!(from_cut.iter().all(|c| c.re.is_finite() && c.im.is_finite()));
         for k in 0..n {
             let src = x[k % base];
             let want = if src.norm() > 0.0 {

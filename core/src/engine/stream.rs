@@ -719,8 +719,10 @@ impl Engine {
                 *v = Complex32::new(a * co, a * si);
             }
         } else {
-            self.inverse.magnitude(self.hr_ring.get(t), &mut self.v_mag);
-            phase_copy(x, &self.v_mag, self.phase_base, &mut self.v_spec);
+            let first = self.splicer.first_generated_bin();
+            self.inverse
+                .magnitude_from(self.hr_ring.get(t), first, &mut self.v_mag);
+            phase_copy(x, &self.v_mag, self.phase_base, first, &mut self.v_spec);
             valid &= self
                 .v_spec
                 .iter()
