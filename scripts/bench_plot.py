@@ -30,10 +30,13 @@ def speed(r, out):
     for v in r["pipeline"].get("offline_enhance", []):
         bars.append((f"widen {v['variant']}", v["threads"], v["x_real_time"]))
     for v in r["torch"].get("runs", []):
-        name = "(a) seed, PyTorch" if v["pipeline"] == "seed" else f"(b) widen {v['set']} arch, PyTorch"
+        name = {
+            "seed": "(a) seed, PyTorch",
+            "widen-arch": f"(b) widen {v['set']} arch, PyTorch",
+        }.get(v["pipeline"], f"(b') widen {v['set']} arch, PyTorch, default resampler")
         bars.append((name, v["threads"], v["x_real_time"]))
     for f in r["pipeline"].get("floor", []):
-        bars.append(("rubato sinc alone", f["threads"], f["floor"]["x_real_time"]))
+        bars.append(("sinc upsampling alone", f["threads"], f["floor"]["x_real_time"]))
     names = list(dict.fromkeys(b[0] for b in bars))
     threads = sorted({b[1] for b in bars})
     fig, ax = plt.subplots(figsize=(8, 4.2))

@@ -13,7 +13,7 @@
 //!
 //! Issue 9 added, for `cargo xtask bench`'s report: `offline_enhance` (each set's default
 //! synthesis at the chunk `widen enhance` uses), `scaling` (time against input length),
-//! `floor` (rubato sinc upsampling alone), `streaming_deployed` (48 kHz / 128 at the plugin's
+//! `floor` (sinc upsampling alone), `streaming_deployed` (48 kHz / 128 at the plugin's
 //! and `widen live`'s chunk, with the p50/p99 of the blocks that ran a model call) and
 //! `latency_impulse` (reported latency against the delay of a unit impulse).
 //!
@@ -492,7 +492,8 @@ fn streaming(
     })
 }
 
-/// The floor: sinc resampling 8 kHz -> 22.05 kHz alone (rubato, what `dsp::resample` runs),
+/// The floor: sinc resampling 8 kHz -> 22.05 kHz alone (what `dsp::resample` runs: the
+/// quality filter, exact-phase polyphase),
 /// median of `repeats` runs on the whole input.
 fn floor(repeats: usize, x: &[f32]) -> Value {
     let audio_s = x.len() as f64 / NARROW_BAND_RATE as f64;
@@ -511,7 +512,7 @@ fn floor(repeats: usize, x: &[f32]) -> Value {
     runs.sort_by(f64::total_cmp);
     let wall = runs[runs.len() / 2];
     json!({
-        "what": "rubato sinc resampling 8 kHz -> 22.05 kHz (widen_core::dsp::resample)",
+        "what": "sinc resampling 8 kHz -> 22.05 kHz (widen_core::dsp::resample, quality filter)",
         "cpus": allowed_cpus(),
         "audio_seconds": audio_s,
         "median_seconds": wall,

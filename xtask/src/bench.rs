@@ -189,6 +189,8 @@ pub fn headline(r: &Value) -> Value {
             let seed = torch_run(torch, "seed", None, threads).map(|v| num(&v["x_real_time"]));
             let arch =
                 torch_run(torch, "widen-arch", Some(set), threads).map(|v| num(&v["x_real_time"]));
+            let arch_default = torch_run(torch, "widen-arch-default-resample", Some(set), threads)
+                .map(|v| num(&v["x_real_time"]));
             let floor = arr(&pipe["floor"])
                 .into_iter()
                 .find(|f| f["threads"] == threads)
@@ -202,6 +204,8 @@ pub fn headline(r: &Value) -> Value {
                 "floor_x_real_time": floor,
                 "vs_seed": seed.map(|s| wx / s),
                 "vs_widen_arch_torch": arch.map(|a| wx / a),
+                "widen_arch_default_resample_x_real_time": arch_default,
+                "vs_widen_arch_default_resample": arch_default.map(|a| wx / a),
                 "share_of_floor_speed": floor.map(|f| wx / f),
             }));
         }
@@ -318,12 +322,12 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
     // Headline.
     let _ = writeln!(m, "## Headline\n");
     let _ = writeln!(m, "Offline enhancement of the input, 8 kHz -> 22.05 kHz, x real time (higher is faster); widen = the engine `widen enhance` runs (each set's default synthesis, phase copy; {} frames per model call; with two threads, two single-threaded engines on parallel segments of the input, as `widen enhance --threads 2` cuts files of 10 s or more), timed in process like the PyTorch pipelines (model loading and file I/O excluded; the whole command is in [Whole command](#whole-command-widen-enhance)).\n", widen_core::config::enhance::CHUNK_FRAMES);
-    let _ = writeln!(m, "| widen set | threads | widen | (a) seed pipeline, PyTorch | widen / (a) | (b) widen's architectures, PyTorch | widen / (b) | rubato sinc upsampling alone (floor) |");
-    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(m, "| widen set | threads | widen | (a) seed pipeline, PyTorch | widen / (a) | (b) widen's architectures, PyTorch | widen / (b) | (b') as (b), torchaudio's default resampler | widen / (b') | sinc upsampling alone, widen's quality filter (floor) |");
+    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|---|");
     for row in arr(&h["rows"]) {
         let _ = writeln!(
             m,
-            "| {} | {} | {} | {} | **{}** | {} | **{}** | {} |",
+            "| {} | {} | {} | {} | **{}** | {} | **{}** | {} | {} | {} |",
             s(&row["set"]),
             row["threads"],
             fmt_x(num(&row["widen_x_real_time"])),
@@ -331,6 +335,8 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
             fmt_x(num(&row["vs_seed"])),
             fmt_x(num(&row["widen_arch_torch_x_real_time"])),
             fmt_x(num(&row["vs_widen_arch_torch"])),
+            fmt_x(num(&row["widen_arch_default_resample_x_real_time"])),
+            fmt_x(num(&row["vs_widen_arch_default_resample"])),
             fmt_x(num(&row["floor_x_real_time"])),
         );
     }
@@ -341,7 +347,7 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
     let _ = writeln!(m, "| widen offline at least 10x faster than the seed's pipeline (a) | {} (smallest ratio over sets and threads) | {} |", fmt_x(num(&t["vs_seed_at_least_10x"]["value"])), verdict(tv("vs_seed_at_least_10x")));
     let _ = writeln!(
         m,
-        "| at least 1.5x faster than widen's architectures in PyTorch (b) | {} (smallest) | {} |",
+        "| at least 1.5x faster than widen's architectures in PyTorch, same work (b) | {} (smallest over sets and threads) | {} |",
         fmt_x(num(&t["vs_widen_arch_torch_at_least_1_5x"]["value"])),
         verdict(tv("vs_widen_arch_torch_at_least_1_5x"))
     );
@@ -396,8 +402,16 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
     for v in arr(&torch["runs"]) {
         let name = if v["pipeline"] == "seed" {
             "(a) seed: SRResNet-16 + Vocos 22.05 kHz (PyTorch)".to_string()
+        } else if v["pipeline"] == "widen-arch" {
+            format!(
+                "(b) widen {} architecture (PyTorch, widen's resampling filter)",
+                s(&v["set"])
+            )
         } else {
-            format!("(b) widen {} architecture (PyTorch)", s(&v["set"]))
+            format!(
+                "(b') widen {} architecture (PyTorch, torchaudio's default resampler)",
+                s(&v["set"])
+            )
         };
         let _ = writeln!(
             m,
@@ -414,7 +428,7 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
         let v = &f["floor"];
         let _ = writeln!(
             m,
-            "| rubato sinc 8 -> 22.05 kHz alone | {} (single-threaded code) | {:.3} | {} | {} | |",
+            "| sinc upsampling 8 -> 22.05 kHz alone (widen's quality filter) | {} (single-threaded code) | {:.3} | {} | {} | |",
             f["threads"],
             num(&v["median_seconds"]),
             fmt_x(num(&v["x_real_time"])),
@@ -471,7 +485,7 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
             );
         }
     }
-    let _ = writeln!(m, "\nPyTorch pipelines (scripts/bench_torch.py, random weights, one whole-file call each after a warm-up): (a) the seed's pipeline at the seed's sizes: sinc resampling (torchaudio), Vocos mel features, a 16-block 64-channel SRResNet on the log-mel image, full-size Vocos (dim 512, intermediate 1536, 8 layers, ISTFT 1024/256); (b) widen's own generator sizes (quality 128 channels, 8 blocks; low-latency 64 channels, 6 blocks) with the same phase-copy synthesis and band splice, whole file at once (no chunks, no context recomputation).\n");
+    let _ = writeln!(m, "\nPyTorch pipelines (scripts/bench_torch.py, random weights, one whole-file call each after a warm-up): (a) the seed's pipeline at the seed's sizes: sinc resampling (torchaudio), Vocos mel features, a 16-block 64-channel SRResNet on the log-mel image, full-size Vocos (dim 512, intermediate 1536, 8 layers, ISTFT 1024/256); (b) widen's own generator sizes (quality 128 channels, 8 blocks; low-latency 64 channels, 6 blocks) with the same phase-copy synthesis and band splice, whole file at once (no chunks, no context recomputation), resampling the input with a filter of widen's length and roll-off (torchaudio `lowpass_filter_width=128, rolloff=0.947`, Kaiser: the same work); (b') the same with torchaudio's default resampling filter (6 zero crossings a side: a far shorter filter whose transition band lets images of 3.6-4 kHz through), for reference.\n");
 
     // Whole command.
     let _ = writeln!(m, "### Whole command: `widen enhance`\n");

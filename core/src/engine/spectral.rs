@@ -413,7 +413,9 @@ mod tests {
         let mut from_cut = vec![Complex32::new(9.0, 9.0); n];
         phase_copy(&x, &mag, base, 186, &mut from_cut);
         assert_eq!(from_cut[186..], out[186..]);
-        assert!(from_cut.iter().all(|c| c.re.is_finite() && c.im.is_finite()));
+        assert!(from_cut
+            .iter()
+            .all(|c| c.re.is_finite() && c.im.is_finite()));
         for k in 0..n {
             let src = x[k % base];
             let want = if src.norm() > 0.0 {
