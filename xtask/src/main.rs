@@ -135,7 +135,7 @@ fn output_of(cmd: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
-/// `cargo xtask bench [--smoke] [--with-quality] [--no-torch] [--no-live]`: the benchmark of
+/// `cargo xtask bench [--smoke] [--with-quality] [--no-torch] [--no-live] [--reuse]`: the benchmark of
 /// issue 9. Everything runs on the same machine, in the same run, on the same input (real
 /// speech at 8 kHz, `xtask::bench::speech`):
 ///
@@ -152,19 +152,25 @@ fn output_of(cmd: &mut Command) -> Option<String> {
 /// 7. the quality table from `docs/quality.json`/`docs/QUALITY.md` (`--with-quality` re-runs
 ///    `cargo xtask quality`).
 ///
+/// `--reuse` keeps the parts an earlier run left in `<target>/bench/` (`pipeline-Nt.json`,
+/// `torch-Nt.json`, `enhance.json`, `plugin-*.json`, `live.md`) and measures only the missing
+/// ones: delete the parts a busy machine disturbed and re-run those alone.
+///
 /// The full run writes `docs/BENCHMARKS.md`, `docs/benchmarks.json` and `docs/bench/*.png`;
 /// `--smoke` (`--quick`) runs everything short (seconds once built) and writes the same files
 /// under `<target>/bench/report/` so that CI checks the whole chain without touching docs/.
 fn bench(args: &[String]) -> Result<()> {
     let (mut smoke, mut with_quality, mut torch, mut live) = (false, false, true, true);
+    let mut reuse = false;
     for a in args {
         match a.as_str() {
             "--smoke" | "--quick" => smoke = true,
             "--with-quality" => with_quality = true,
             "--no-torch" => torch = false,
             "--no-live" => live = false,
+            "--reuse" => reuse = true,
             other => bail!(
-                "cargo xtask bench: unknown option `{other}`; expected --smoke, --with-quality, --no-torch or --no-live"
+                "cargo xtask bench: unknown option `{other}`; expected --smoke, --with-quality, --no-torch, --no-live or --reuse"
             ),
         }
     }
@@ -217,7 +223,15 @@ fn bench(args: &[String]) -> Result<()> {
         "process",
         "--no-run",
     ]))?;
-    if !smoke {
+    // A part kept from an earlier run (`--reuse`).
+    let kept = |part: &Path| {
+        let k = reuse && part.exists();
+        if k {
+            eprintln!("xtask: reusing {}", part.display());
+        }
+        k
+    };
+    if !smoke && !reuse {
         run(pinned_cargo("0")
             .args(&pipeline[..5])
             .args(["--bench", "dsp"]))?;
@@ -238,6 +252,10 @@ fn bench(args: &[String]) -> Result<()> {
     let mut parts = Vec::new();
     for &(threads, cpu_list) in &thread_runs {
         let part = out.join(format!("pipeline-{threads}t.json"));
+        if kept(&part) {
+            parts.push(part);
+            continue;
+        }
         let mut c = pinned_cargo(cpu_list);
         c.args(pipeline)
             .args(["--", "--threads", &threads.to_string(), "--input"])
@@ -261,6 +279,13 @@ fn bench(args: &[String]) -> Result<()> {
     if torch {
         for &(threads, cpu_list) in &thread_runs {
             let part = out.join(format!("torch-{threads}t.json"));
+            if kept(&part) {
+                if let Some(v) = xtask::bench::read_part(&part)? {
+                    torch_version = v["torch"].clone();
+                    torch_runs.extend(v["runs"].as_array().cloned().unwrap_or_default());
+                }
+                continue;
+            }
             let mut c = pinned(cpu_list, &python);
             c.arg(root().join("scripts/bench_torch.py"))
                 .arg("--input")
@@ -318,8 +343,15 @@ fn bench(args: &[String]) -> Result<()> {
         }))
     };
     let mut enh = Vec::new();
+    let enh_part = out.join("enhance.json");
+    if kept(&enh_part) {
+        enh = serde_json::from_str(&std::fs::read_to_string(&enh_part)?)?;
+    }
     for mode in ["quality", "low-latency"] {
         for &l in lengths {
+            if !enh.is_empty() && enh.len() == 2 * lengths.len() {
+                break;
+            }
             let mut v = enhance(
                 &out.join(format!("input/len-{l}s.wav")),
                 &["--mode", mode],
@@ -347,6 +379,12 @@ fn bench(args: &[String]) -> Result<()> {
     let mut plugin = Vec::new();
     for mode in ["low-latency", "quality"] {
         let part = out.join(format!("plugin-{mode}.json"));
+        if kept(&part) {
+            if let Some(v) = xtask::bench::read_part(&part)? {
+                plugin.extend(v["plugin_process"].as_array().cloned().unwrap_or_default());
+            }
+            continue;
+        }
         let mut c = cargo();
         c.args(["bench", "-p", "widen-plugin", "--bench", "process", "--"])
             .args(["--mode", mode, "--out"])
@@ -366,6 +404,14 @@ fn bench(args: &[String]) -> Result<()> {
         "not run in the smoke run (`cargo xtask bench` runs scripts/bench-live.sh 15)".to_string()
     } else if !live {
         "skipped (--no-live)".to_string()
+    } else if kept(&out.join("live.md")) {
+        let text = std::fs::read_to_string(out.join("live.md"))?;
+        live_rows = text
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| mode"))
+            .map(|l| serde_json::Value::String(l.to_string()))
+            .collect();
+        "scripts/bench-live.sh 15 (kept from an earlier run, `--reuse`)".to_string()
     } else if output_of(Command::new("sh").args(["-c", "command -v jackd"])).is_none() {
         "not measured: jackd is not installed (run scripts/setup-live.sh, then cargo xtask bench)"
             .to_string()
