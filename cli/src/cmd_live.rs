@@ -61,8 +61,8 @@ pub struct Args {
     /// Print status (and events) as JSON lines on stdout.
     #[arg(long)]
     stats_json: bool,
-    /// Extra scheduling margin for the engine worker (ms; adds latency, avoids late blocks on a
-    /// busy machine).
+    /// Extra scheduling margin for the engine worker (ms, rounded up to whole periods; adds
+    /// latency, avoids late blocks on a busy machine).
     #[arg(long, value_name = "MS", default_value_t = 0.0)]
     safety_ms: f64,
     /// Clock sync between input and output: auto (off on JACK and for one device), on, off.

@@ -261,4 +261,23 @@ pub mod live {
     /// the lowest real-time priority, so the worker preempts every normal thread (a busy
     /// machine no longer delays it past its deadline) and never an audio server's threads.
     pub const WORKER_RT_PRIORITY: u8 = 1;
+    /// Blocks of worker margin beyond the one every real-time engine has (see
+    /// `RealtimeOptions::extra_margin`): an audio server whose cycle ran late runs the next one
+    /// at once (JACK's dummy driver 0.2 ms later on a busy VM), so a worker that only had until
+    /// the next call had almost no time for the late cycle's block. With one more block it has
+    /// until the call after next: at least one period.
+    pub const WORKER_CATCH_UP_BLOCKS: usize = 1;
+    /// From this period on (ms) the worker margin spans at least [`LONG_PERIOD_MARGIN_MS`].
+    /// Shorter periods are the low-latency settings: there the margin stays at two blocks (the
+    /// real-time engine's own and the catch-up block), which keeps 48 kHz / 128 frames within
+    /// the 50 ms end-to-end target, and the worker may be late (dry, click-free) when the
+    /// machine stalls it for longer than a period.
+    pub const LONG_PERIOD_MS: f64 = 4.0;
+    /// The least worker margin at periods from [`LONG_PERIOD_MS`] on (ms, in whole blocks): a
+    /// (virtual) machine can stop the worker for longer than a period however fast it is. On
+    /// the 2-core test VM (non-preemptible kernel, a busy neighbour) whole-system stalls of
+    /// 10-70 ms came a few times in 10 minutes, and the worker sometimes came out of them later
+    /// than the audio server: at 256 frames two blocks of margin gave 10-22 late blocks in 10
+    /// minutes, three blocks 0-2, four (21 ms) none, with 5 ms to spare at the closest.
+    pub const LONG_PERIOD_MARGIN_MS: f64 = 20.0;
 }

@@ -46,6 +46,7 @@ fn wrapper_equals_engine_when_the_worker_keeps_up() {
                 let flag = Arc::clone(&started);
                 let options = RealtimeOptions {
                     crossfade: fade,
+                    extra_margin: block,
                     on_worker_start: Some(Box::new(move || flag.store(true, Ordering::SeqCst))),
                 };
                 RealtimeEngine::with_options(engine(cfg.clone(), block), options).unwrap()
@@ -54,7 +55,8 @@ fn wrapper_equals_engine_when_the_worker_keeps_up() {
         let monitor = rt.monitor();
         let margin = rt.latency_samples() - rt.engine_latency();
         let fade = short_fade.unwrap_or(widen_core::config::engine::RT_CROSSFADE);
-        assert_eq!(margin, block + fade);
+        let extra = if short_fade.is_some() { block } else { 0 };
+        assert_eq!(margin, block + fade + extra);
         assert_eq!(rt.margin(), margin);
         let mut x = speech(rate, 0.6);
         x.resize(x.len() + rt.latency_samples(), 0.0);
@@ -81,6 +83,59 @@ fn wrapper_equals_engine_when_the_worker_keeps_up() {
         assert!(rms(&y) > 1e-2);
         assert!(rt.stats().frames > 0);
         assert_eq!(started.load(Ordering::SeqCst), short_fade.is_some());
+    }
+}
+
+/// An audio server that runs a cycle late runs the next one at once. With the default margin
+/// the block pushed by the late call is then due at the immediate next call, long before a slow
+/// worker is done (late, dry); one extra block of margin makes it due a call later, and the
+/// output stays exactly the engine's.
+#[test]
+fn one_extra_block_of_margin_absorbs_back_to_back_calls() {
+    let (rate, block, fade) = (48_000u32, 128usize, 72usize);
+    let cfg = EngineConfig {
+        chunk_frames: 1,
+        ..small_config(rate)
+    };
+    let x = speech(rate, 0.5);
+    let reference = engine_output(&cfg, &x, block);
+    for extra in [0, block] {
+        // Every generator run (one per hop, every 4 to 5 blocks) takes 5 ms.
+        let options = RealtimeOptions {
+            crossfade: fade,
+            extra_margin: extra,
+            on_worker_start: None,
+        };
+        let mut rt =
+            RealtimeEngine::with_options(slow_engine(&cfg, block, 5, 1, 0), options).unwrap();
+        let monitor = rt.monitor();
+        let margin = rt.margin();
+        assert_eq!(margin, block + fade + extra);
+        let mut y = vec![0.0f32; x.len()];
+        let mut pushed = 0u64;
+        for (k, (i, o)) in x.chunks(block).zip(y.chunks_mut(block)).enumerate() {
+            // Calls in pairs: the first after the worker has caught up (a regular cycle), the
+            // second at once (the catch-up cycle).
+            if k % 2 == 0 {
+                let start = Instant::now();
+                while monitor.processed_samples() < pushed {
+                    assert!(start.elapsed() < Duration::from_secs(20), "worker stuck");
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            rt.process(i, o).unwrap();
+            pushed += i.len() as u64;
+        }
+        // Each slow block took the generator's 5 ms at least.
+        assert!(monitor.worker_peak_block() >= Duration::from_millis(5));
+        let late = rt.stats().late_blocks;
+        if extra == 0 {
+            assert!(late > 0, "no late block with the default margin");
+        } else {
+            assert_eq!(late, 0, "late with one extra block of margin");
+            let err = max_abs_diff(&y[margin..], &reference[..x.len() - margin]);
+            assert_eq!(err, 0.0, "wrapper differs from the engine by {err}");
+        }
     }
 }
 

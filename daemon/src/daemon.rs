@@ -166,7 +166,8 @@ pub struct LiveConfig {
     pub bypass_on_overload: bool,
     /// Create "widen microphone" and play into it.
     pub virtual_mic: bool,
-    /// Extra scheduling margin for the worker (ms), added to the real-time engine's block.
+    /// Extra scheduling margin for the worker (ms), rounded up to whole blocks and added to the
+    /// real-time engine's margin (latency).
     pub safety_ms: f64,
     /// Clock sync: `None` decides (off on JACK and for one device, on otherwise).
     pub clock_sync: Option<bool>,
@@ -235,6 +236,9 @@ pub struct SessionInfo {
     pub prefill: usize,
     /// Real-time engine latency (frames), wrapper margin included.
     pub engine_latency: usize,
+    /// The real-time wrapper's margin (frames; part of `engine_latency`): how far ahead of its
+    /// deadline the engine worker runs.
+    pub worker_margin: usize,
     /// `prefill + engine_latency` (frames at `rate`): input callback to output callback.
     pub latency_frames: usize,
     /// Fallbacks taken (rate or buffer the device refused).
@@ -333,7 +337,14 @@ fn pick_buffer(
     fallbacks: &mut Vec<String>,
 ) -> cpal::BufferSize {
     let Some(w) = want else {
-        return cpal::BufferSize::Default;
+        // A device that allows one size (JACK: the server's period) gets it asked for, so the
+        // ring and worker margin are sized for the real callbacks, not UNKNOWN_BUFFER.
+        return match *cfg.buffer_size() {
+            cpal::SupportedBufferSize::Range { min, max } if min == max && min > 0 => {
+                cpal::BufferSize::Fixed(min)
+            }
+            _ => cpal::BufferSize::Default,
+        };
     };
     match *cfg.buffer_size() {
         cpal::SupportedBufferSize::Range { min, max } if !(min..=max).contains(&w) => {
@@ -470,6 +481,21 @@ fn worker_start(priority: Option<u8>, counters: Arc<Counters>) -> Box<dyn FnOnce
     })
 }
 
+/// Worker margin (samples) beyond the real-time engine's own block and cross-fade, in whole
+/// blocks (the worker delivers whole blocks, so parts of one would only add latency): the
+/// catch-up block (a cycle right after a late one), at long periods more blocks up to
+/// [`live::LONG_PERIOD_MARGIN_MS`] in all, and `safety` samples (`--safety-ms`) rounded up to
+/// blocks.
+pub fn worker_extra_margin(max_block: usize, rate: u32, safety: usize) -> usize {
+    let max_block = max_block.max(1);
+    let samples = |ms: f64| (ms * f64::from(rate) / 1000.0).round() as usize;
+    let mut blocks = 1 + live::WORKER_CATCH_UP_BLOCKS;
+    if max_block >= samples(live::LONG_PERIOD_MS) {
+        blocks = blocks.max(samples(live::LONG_PERIOD_MARGIN_MS).div_ceil(max_block));
+    }
+    (blocks - 1 + safety.div_ceil(max_block)) * max_block
+}
+
 fn start_session(
     cfg: &LiveConfig,
     output_override: Option<&str>,
@@ -523,7 +549,8 @@ fn start_session(
         bin.max(bout_in_rate)
     };
     let safety = (cfg.safety_ms.max(0.0) * rate as f64 / 1000.0).round() as usize;
-    let max_block = bin.max(safety).max(1);
+    let max_block = bin.max(1);
+    let extra_margin = worker_extra_margin(max_block, rate, safety);
     let engine = factory(rate, max_block)?;
     let rt = RealtimeEngine::with_options(
         engine,
@@ -534,6 +561,7 @@ fn start_session(
                 // otherwise), and a few ms are nothing next to its half second of latency.
                 Mode::Quality => RT_CROSSFADE,
             },
+            extra_margin,
             on_worker_start: Some(worker_start(cfg.worker_priority, Arc::clone(counters))),
         },
     )?;
@@ -553,6 +581,7 @@ fn start_session(
     };
     let (input, output) = pipeline::build(pcfg, rt, Arc::clone(counters))?;
     let engine_latency = input.engine_latency();
+    let worker_margin = input.worker_margin();
     let health = Arc::new(Health::default());
     let sync_delay = Arc::new(std::sync::atomic::AtomicU64::new(0));
 
@@ -627,6 +656,7 @@ fn start_session(
         clock_sync,
         prefill,
         engine_latency,
+        worker_margin,
         latency_frames: prefill + engine_latency,
         fallbacks,
     };
@@ -681,6 +711,7 @@ fn report(t0: Instant, session: Option<&Session>, counters: &Counters, cpu: f64)
         r.buffer_in = i.buffer_in;
         r.buffer_out = i.buffer_out;
         r.late_blocks = rt.late_blocks;
+        r.worker_peak_ms = s.monitor.worker_peak_block().as_secs_f64() * 1000.0;
         r.overflows += rt.overflows;
         let mut frames = i.latency_frames as f64;
         if i.clock_sync {
@@ -861,4 +892,26 @@ pub fn run(
     drop(session);
     drop(vmic);
     Ok(Summary { last, sessions })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_margin_is_whole_blocks_with_catch_up_and_long_period_blocks() {
+        // 128 frames at 48 kHz (2.7 ms) or 44.1 kHz: the catch-up block only.
+        assert_eq!(worker_extra_margin(128, 48_000, 0), 128);
+        assert_eq!(worker_extra_margin(128, 44_100, 0), 128);
+        // From 4 ms periods on, 20 ms of margin in all (the engine's own block included).
+        assert_eq!(worker_extra_margin(192, 48_000, 0), 4 * 192);
+        assert_eq!(worker_extra_margin(256, 48_000, 0), 3 * 256);
+        assert_eq!(worker_extra_margin(256, 44_100, 0), 3 * 256);
+        // Long blocks: never less than the catch-up block.
+        assert_eq!(worker_extra_margin(512, 48_000, 0), 512);
+        assert_eq!(worker_extra_margin(2048, 48_000, 0), 2048);
+        // --safety-ms rounds up to whole blocks: 10 ms at 256 frames is 2 blocks, 1 sample is 1.
+        assert_eq!(worker_extra_margin(256, 48_000, 480), 5 * 256);
+        assert_eq!(worker_extra_margin(128, 48_000, 1), 2 * 128);
+    }
 }

@@ -215,6 +215,12 @@ impl InputSide {
         self.rt.latency_samples()
     }
 
+    /// The real-time wrapper's margin (samples at the input rate; part of
+    /// [`engine_latency`](Self::engine_latency)).
+    pub fn worker_margin(&self) -> usize {
+        self.rt.margin()
+    }
+
     /// Counters of the real-time engine.
     pub fn monitor(&self) -> RealtimeMonitor {
         self.monitor.clone()

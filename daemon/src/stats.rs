@@ -134,6 +134,9 @@ pub struct StatusReport {
     pub output_frames: u64,
     /// Whether the engine worker runs with real-time scheduling (`--worker-priority`).
     pub worker_realtime: bool,
+    /// The engine worker's slowest block in this session (ms, from taking the block to queueing
+    /// its output): against the worker margin, how close it came to a late block.
+    pub worker_peak_ms: f64,
 }
 
 impl StatusReport {

@@ -17,6 +17,10 @@
 //!   architectures in PyTorch and plain resampling; streaming cost, latency, memory, scaling),
 //!   writing `docs/BENCHMARKS.md`, `docs/benchmarks.json` and `docs/bench/*.png`; `--smoke` is a
 //!   seconds-long run of the same chain into `target/bench/report/`. See `fn bench` below.
+//! - `soak`   the `widen live` soak of issue 8 (`tests/tests/live_soak.rs`, release build):
+//!   10 minutes of speech through the daemon on a real-time JACK dummy server at a 256-frame
+//!   period, failing on any late block, underrun or xrun a client caused; prints its figures.
+//!   `--secs N` for another length. `.ci/run` runs it.
 //! - `corpus` builds the training corpus `data/corpus/{train,eval}` from the registry packages in
 //!   `xtask/corpus/sources.tsv` (needs `apt-get`, `dpkg-deb`, `tar`, `unzip`; see [`xtask::corpus`]).
 //!   `--sources a,b` restricts, `--out DIR` moves the output, `--with-0ad` / `--with-tortoise` add
@@ -538,6 +542,41 @@ fn quality(args: &[String]) -> Result<()> {
     xtask::quality::run(&root(), &widen, &target_dir(), args)
 }
 
+/// `cargo xtask soak [--secs N]`: the ignored soak test, alone, in a release build (the test
+/// profile's debug-level engine would need more CPU than the soak is meant to measure).
+fn soak(args: &[String]) -> Result<()> {
+    let mut secs = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--secs" => match it.next().map(|v| (v, v.parse::<f64>())) {
+                Some((v, Ok(x))) if x > 0.0 => secs = Some(v.clone()),
+                Some((v, _)) => {
+                    bail!("soak --secs: expected a positive number of seconds, found `{v}`")
+                }
+                None => bail!("soak --secs: expected a number of seconds, found nothing"),
+            },
+            other => bail!("soak: unknown argument `{other}`; expected --secs N"),
+        }
+    }
+    setup()?;
+    let mut c = cargo();
+    c.args([
+        "test",
+        "--release",
+        "-p",
+        "widen-tests",
+        "--test",
+        "live_soak",
+        "--",
+    ])
+    .args(["--ignored", "--nocapture", "--test-threads", "1"]);
+    if let Some(s) = secs {
+        c.env("WIDEN_SOAK_SECS", s);
+    }
+    run(&mut c)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -557,8 +596,9 @@ fn main() -> Result<()> {
         Some("bundle") => bundle(&args[1..]),
         Some("corpus") => xtask::corpus::run(&root(), &args[1..]),
         Some("quality") => quality(&args[1..]),
-        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, setup-torch, gen-onnx-proto, gen-default-models, test, demo, bundle, bench, corpus, quality"
+        Some("soak") => soak(&args[1..]),
+        Some(other) => bail!("unknown xtask command `{other}`; expected one of: setup, setup-ort, setup-torch, gen-onnx-proto, gen-default-models, test, demo, bundle, bench, corpus, quality, soak"
         ),
-        None => bail!("usage: cargo xtask <setup|setup-ort|setup-torch|gen-onnx-proto|gen-default-models|test|demo|bundle [--profile P]|bench [--smoke] [--with-quality] [--no-torch] [--no-live]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]|quality [--smoke] [--max-files N]>"),
+        None => bail!("usage: cargo xtask <setup|setup-ort|setup-torch|gen-onnx-proto|gen-default-models|test|demo|bundle [--profile P]|bench [--smoke] [--with-quality] [--no-torch] [--no-live]|corpus [--sources a,b] [--out DIR] [--with-0ad] [--with-tortoise]|quality [--smoke] [--max-files N]|soak [--secs N]>"),
     }
 }

@@ -3,9 +3,11 @@
 //! The audio thread pushes its input into a lock-free SPSC ring (rtrb) and pulls enhanced
 //! output from another; the worker thread owns the [`Engine`] and runs it on whatever input
 //! has arrived. The output ring starts with a margin of `max_block + fade` samples of
-//! (virtual) silence, so a worker that finishes each block within one block period is always
-//! on time. When it is not, a dry copy of the input, delayed by exactly the same latency,
-//! stands in: the wet/dry gain moves by at most `1 / fade` per sample and starts fading out
+//! (virtual) silence, plus any [`extra_margin`](RealtimeOptions::extra_margin), so a worker
+//! that finishes each block before the next call is always on time (with one more block of
+//! margin: before the call after next, which absorbs a call that follows the previous one at
+//! once, as audio servers do after a late cycle). When it is not, a dry copy of the input,
+//! delayed by exactly the same latency, stands in: the wet/dry gain moves by at most `1 / fade` per sample and starts fading out
 //! while `fade` wet samples are still queued, so lateness never clicks. `fade` is
 //! [`RT_CROSSFADE`] unless the front end picks another ([`RealtimeOptions`]).
 //! Wet samples that arrive for positions already played dry are discarded, so the enhanced
@@ -14,7 +16,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
@@ -43,6 +45,8 @@ struct Shared {
     underruns: AtomicU64,
     /// Input samples the worker has processed and queued as output.
     processed: AtomicU64,
+    /// The worker's longest block so far (ns, engine call to output queued).
+    worker_peak_ns: AtomicU64,
 }
 
 impl Shared {
@@ -93,6 +97,13 @@ impl RealtimeMonitor {
     pub fn processed_samples(&self) -> u64 {
         self.shared.processed.load(Ordering::Acquire)
     }
+
+    /// The worker's slowest block since the start (from the engine call to its output being
+    /// queued; waiting to be scheduled not included): set against the margin, how close the
+    /// worker came to a late block.
+    pub fn worker_peak_block(&self) -> Duration {
+        Duration::from_nanos(self.shared.worker_peak_ns.load(Ordering::Relaxed))
+    }
 }
 
 impl std::fmt::Debug for RealtimeMonitor {
@@ -117,15 +128,22 @@ pub struct RealtimeOptions {
     /// (`max_block + crossfade`): a live front end whose wet and dry signals share the low band
     /// (they differ only in the generated band) can afford a short one.
     pub crossfade: usize,
+    /// Margin (samples) on top of `max_block + crossfade`, also part of the latency. The worker
+    /// delivers each call's block as a whole, so only whole blocks of it move the deadline: with
+    /// `max_block` extra, a block must be ready by the call after next rather than the next
+    /// one, so a call that comes right after the previous one (an audio server catching up
+    /// after a late cycle) still finds it.
+    pub extra_margin: usize,
     /// Runs first on the worker thread (e.g. to raise its scheduling priority).
     pub on_worker_start: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Default for RealtimeOptions {
-    /// [`RT_CROSSFADE`], nothing run on the worker.
+    /// [`RT_CROSSFADE`], no extra margin, nothing run on the worker.
     fn default() -> Self {
         Self {
             crossfade: RT_CROSSFADE,
+            extra_margin: 0,
             on_worker_start: None,
         }
     }
@@ -135,6 +153,7 @@ impl std::fmt::Debug for RealtimeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RealtimeOptions")
             .field("crossfade", &self.crossfade)
+            .field("extra_margin", &self.extra_margin)
             .field("on_worker_start", &self.on_worker_start.is_some())
             .finish()
     }
@@ -195,6 +214,7 @@ impl RealtimeEngine {
     pub fn with_options(engine: Engine, options: RealtimeOptions) -> Result<Self, EngineError> {
         let RealtimeOptions {
             crossfade: fade,
+            extra_margin,
             on_worker_start,
         } = options;
         let cfg = engine.config();
@@ -208,7 +228,7 @@ impl RealtimeEngine {
         let max_block = engine.max_block();
         let engine_latency = engine.latency_samples();
         let fade = fade.max(1);
-        let margin = max_block + fade;
+        let margin = max_block + fade + extra_margin;
         let latency = engine_latency + margin;
         let queue = (engine_latency + 64 * max_block).max(RT_QUEUE_SECONDS as usize * rate);
         let (to_worker, worker_in) = RingBuffer::new(queue);
@@ -257,7 +277,8 @@ impl RealtimeEngine {
         self.engine_latency
     }
 
-    /// The wrapper's scheduling margin, `max_block` plus the cross-fade length.
+    /// The wrapper's scheduling margin: `max_block`, the cross-fade length and the
+    /// [`extra_margin`](RealtimeOptions::extra_margin).
     pub fn margin(&self) -> usize {
         self.margin
     }
@@ -405,7 +426,7 @@ impl RealtimeEngine {
 }
 
 impl StreamProcessor for RealtimeEngine {
-    /// Engine latency plus the scheduling margin `max_block` + cross-fade length.
+    /// Engine latency plus the scheduling [`margin`](RealtimeEngine::margin).
     fn latency_samples(&self) -> usize {
         self.latency
     }
@@ -477,10 +498,14 @@ fn worker(
             continue;
         }
         engine.set_amount(f32::from_bits(shared.amount.load(Ordering::Relaxed)));
+        let started = Instant::now();
         match engine.process_block(&inbuf[..n], &mut outbuf[..n]) {
             Ok(()) => {
                 // Room was checked above and only this thread writes.
                 let _ = output.push_entire_slice(&outbuf[..n]);
+                shared
+                    .worker_peak_ns
+                    .fetch_max(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 shared.publish(&engine.stats());
                 shared.processed.fetch_add(n as u64, Ordering::Release);
             }
