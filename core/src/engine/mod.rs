@@ -12,6 +12,9 @@
 //!   [`Engine::new`], `process_block` and `reset` never allocate.
 //! - [`process_offline`]: the same engine with big blocks and the latency trimmed off;
 //!   [`OfflineStream`] does the same block by block in bounded memory.
+//! - [`ParallelStream`] / [`process_offline_parallel`]: the offline stream on several engines at
+//!   once, the signal cut into segments on the grid where the resamplers' phases and the STFT
+//!   frames restart (what `widen enhance --threads N` runs on long files).
 //! - [`enhance_offline`]: whole-signal entry point; the only place Griffin-Lim runs.
 //! - [`translate_offline`]: the model-free DSP bandwidth extension the quality report compares
 //!   against (spectral translation of the band below the cutoff).
