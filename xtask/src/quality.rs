@@ -266,7 +266,7 @@ fn sinc_row(widen: &Path, lr: &Path, hr: &Path, estimates: &Path) -> Result<Row>
         amount: None,
         mean,
         realtime: Some(audio / f64::max(secs, 1e-9)),
-        note: "rubato windowed sinc, no high band".into(),
+        note: "widen's windowed-sinc resampler (quality filter), no high band".into(),
     })
 }
 
