@@ -114,3 +114,15 @@ pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Re
         })
     }
 }
+
+/// A deterministic broadband, aperiodic test signal (an LCG, seed 12345) in [-0.5, 0.5).
+#[cfg(test)]
+pub(crate) fn test_noise(n: usize) -> Vec<f32> {
+    let mut s = 12345u32;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect()
+}

@@ -179,15 +179,19 @@ fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
             acc[i] += x[i] * y[i];
         }
     }
-    let tail: f32 = a
-        .chunks_exact(16)
+    // A plain ordered sum: a pairwise one here makes the compiler split the loop's lanes.
+    acc.iter().sum::<f32>() + tail16(a, b)
+}
+
+/// Dot product of the elements past the last whole 16 (what the 16-lane loops leave).
+#[inline(always)]
+fn tail16(a: &[f32], b: &[f32]) -> f32 {
+    a.chunks_exact(16)
         .remainder()
         .iter()
         .zip(b.chunks_exact(16).remainder())
         .map(|(x, y)| x * y)
-        .sum();
-    // A plain ordered sum: a pairwise one here makes the compiler split the loop's lanes.
-    acc.iter().sum::<f32>() + tail
+        .sum()
 }
 
 /// Four dot products of one filter row with four input windows (the same phase, `step`
@@ -235,14 +239,7 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
             );
         }
     }
-    let tail: f32 = a
-        .chunks_exact(16)
-        .remainder()
-        .iter()
-        .zip(b.chunks_exact(16).remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    hsum(_mm256_add_ps(s0, s1)) + tail
+    hsum(_mm256_add_ps(s0, s1)) + tail16(a, b)
 }
 
 /// [`dot4_lanes`] with AVX2/FMA intrinsics.
@@ -379,16 +376,7 @@ mod tests {
         SincInterpolationType,
     };
 
-    fn noise(n: usize) -> Vec<f32> {
-        // A deterministic broadband signal (LCG), full scale 0.5.
-        let mut s = 12345u32;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::dsp::test_noise as noise;
 
     /// The same stream through rubato's exact-phase (`Nearest`) resampler: the reference.
     fn rubato_nearest(

@@ -77,16 +77,8 @@ pub fn align<'a>(reference: &'a [f32], estimate: &'a [f32], lag: isize) -> (&'a 
 mod tests {
     use super::*;
 
-    fn pulse_train(n: usize) -> Vec<f32> {
-        // Deterministic, aperiodic test signal (an LCG), so that the correlation has one peak.
-        let mut s = 12345u32;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    // Aperiodic, so that the correlation has one peak.
+    use crate::dsp::test_noise as pulse_train;
 
     #[test]
     fn finds_positive_and_negative_shifts() {
