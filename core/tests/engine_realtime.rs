@@ -3,7 +3,7 @@
 
 mod engine_common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,12 +22,28 @@ fn engine_output(cfg: &EngineConfig, x: &[f32], block: usize) -> Vec<f32> {
 }
 
 fn slow_engine(cfg: &EngineConfig, block: usize, delay_ms: u64, every: u64, limit: u64) -> Engine {
+    held_engine(cfg, block, delay_ms, every, limit, None).0
+}
+
+/// [`slow_engine`] whose slow runs also wait while `hold` is set; with the count of slow runs
+/// begun.
+fn held_engine(
+    cfg: &EngineConfig,
+    block: usize,
+    delay_ms: u64,
+    every: u64,
+    limit: u64,
+    hold: Option<Arc<AtomicBool>>,
+) -> (Engine, Arc<AtomicU64>) {
     let mut g = Faulty::new(MockGenerator::new(cfg.mel.n_mels, SPLIT_BAND, 3));
     g.delay = Duration::from_millis(delay_ms);
     g.slow_every = every;
     g.slow_limit = limit;
+    g.hold = hold;
+    let started = Arc::clone(&g.slow_started);
     let v = MockVocoder::new(&cfg.mel, 2, 1.0).unwrap();
-    Engine::new(cfg.clone(), Box::new(g), Some(Box::new(v)), block).unwrap()
+    let engine = Engine::new(cfg.clone(), Box::new(g), Some(Box::new(v)), block).unwrap();
+    (engine, started)
 }
 
 #[test]
@@ -212,25 +228,41 @@ fn late_worker_falls_back_to_dry_without_clicks() {
 
 #[test]
 fn stalled_worker_overflow_resynchronises_and_reset_restarts() {
-    // 8 kHz: the input queue (4 s) overflows while the worker sleeps once for 1.5 s.
+    // 8 kHz: the input queue (4 s) overflows while the worker is stalled once, held until
+    // the test has pushed everything (however slowly this machine runs the test).
     let (rate, block) = (8_000u32, 160usize);
     let cfg = small_config(rate);
-    let mut rt = RealtimeEngine::new(slow_engine(&cfg, block, 1500, 2, 1)).unwrap();
+    let hold = Arc::new(AtomicBool::new(true));
+    let (engine, stalled) = held_engine(&cfg, block, 0, 2, 1, Some(Arc::clone(&hold)));
+    let mut rt = RealtimeEngine::new(engine).unwrap();
     let monitor = rt.monitor();
     let x = speech(rate, 1.0);
     let mut y = vec![0.0f32; block];
     let mut i = 0;
-    let mut calls = 0;
-    // 5 s of audio as fast as possible: more than the queue holds.
-    while calls < 5 * rate as usize / block {
+    let mut feed = |rt: &mut RealtimeEngine| {
         let j = (i + block).min(x.len());
         let n = j - i;
         rt.process(&x[i..j], &mut y[..n]).unwrap();
         assert!(y[..n].iter().all(|v| v.is_finite()));
         i = if j == x.len() { 0 } else { j };
-        calls += 1;
+        n as u64
+    };
+    // In step with the worker until its stall has begun...
+    let mut pushed = 0u64;
+    while stalled.load(Ordering::Acquire) == 0 {
+        pushed += feed(&mut rt);
+        let start = Instant::now();
+        while monitor.processed_samples() < pushed && stalled.load(Ordering::Acquire) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(20), "worker stuck");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    // ...then 5 s of audio as fast as possible: more than the queue holds.
+    for _ in 0..5 * rate as usize / block {
+        feed(&mut rt);
     }
     assert!(monitor.stats().overflows >= 1, "{:?}", monitor.stats());
+    hold.store(false, Ordering::Release);
     // Wait for the worker to wake up and acknowledge the resynchronisation.
     let start = Instant::now();
     while monitor.worker_resets() < 1 {

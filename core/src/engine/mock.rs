@@ -2,6 +2,8 @@
 //! without ONNX Runtime. They follow the model contract's shapes and names and never allocate
 //! once their output buffers have grown to size.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{ModelRuntime, RuntimeError};
@@ -226,6 +228,8 @@ fn check_input(
 
 /// Wraps a runtime and misbehaves on schedule: sleeps on every `slow_every`-th run, writes NaN
 /// into every `nan_every`-th run's outputs, or fails every `fail_every`-th run (0 = never).
+/// A slow run can also be held until the test releases it ([`hold`](Self::hold)), so a
+/// stall lasts exactly as long as the test needs however slow the machine is.
 #[derive(Debug, Clone)]
 pub struct Faulty<R> {
     inner: R,
@@ -235,6 +239,10 @@ pub struct Faulty<R> {
     pub slow_every: u64,
     /// At most this many slow runs in all (0 = no limit).
     pub slow_limit: u64,
+    /// While this flag is set, a slow run waits (after its `delay`) until it is cleared.
+    pub hold: Option<Arc<AtomicBool>>,
+    /// Slow runs begun so far, readable from another thread (a test knows the stall began).
+    pub slow_started: Arc<AtomicU64>,
     /// Every n-th run writes NaN into all its outputs (0 = never).
     pub nan_every: u64,
     /// Every n-th run returns an error (0 = never).
@@ -251,6 +259,8 @@ impl<R> Faulty<R> {
             delay: Duration::ZERO,
             slow_every: 0,
             slow_limit: 0,
+            hold: None,
+            slow_started: Arc::default(),
             nan_every: 0,
             fail_every: 0,
             runs: 0,
@@ -282,7 +292,13 @@ impl<R: ModelRuntime> ModelRuntime for Faulty<R> {
         }
         if hit(self.slow_every) && (self.slow_limit == 0 || self.slow_runs < self.slow_limit) {
             self.slow_runs += 1;
+            self.slow_started.fetch_add(1, Ordering::Release);
             std::thread::sleep(self.delay);
+            if let Some(hold) = &self.hold {
+                while hold.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
         }
         self.inner.run(input, channels, frames, outputs)?;
         if hit(self.nan_every) {
