@@ -657,6 +657,12 @@ pub fn is_audio_file(path: &Path) -> bool {
         .is_some_and(|e| AUDIO_EXTENSIONS.iter().any(|a| e.eq_ignore_ascii_case(a)))
 }
 
+/// The pairs listed in `out/manifest.jsonl` of a finished `make-dataset` run (nothing when it
+/// has no manifest; unparsable lines are skipped).
+pub fn read_manifest(out: &Path) -> Vec<ManifestEntry> {
+    read_entries(&out.join(MANIFEST_FILE))
+}
+
 /// Read manifest/journal lines; a missing file gives nothing, unparsable lines (e.g. the partial
 /// last line of an interrupted journal) are ignored, which only means that pair is redone.
 fn read_entries(path: &Path) -> Vec<ManifestEntry> {

@@ -11,6 +11,12 @@
 //!
 //! Every example is a pure function of `(seed, step, index)`, so a resumed run sees exactly the
 //! batches an uninterrupted one would, and the data can be made on any number of threads.
+//!
+//! The fixed alternative, as in the seed: a `widen make-dataset` output folder (`hr/`, `lr/`,
+//! `manifest.jsonl`) as the dataset ([`Corpus::load_dir`]). Each example is then a random
+//! segment of a random pair, the same segment of both files, with no further degradation: the
+//! input is the pair's own 8 kHz file brought back to the model rate with the engine's
+//! resampler (as the on-the-fly path does), the target its wide-band file.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +25,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use realfft::RealFftPlanner;
-use widen_core::config::{MelConfig, NARROW_BAND_RATE};
+use widen_core::config::{MelConfig, NARROW_BAND_RATE, SAMPLE_RATE};
 use widen_core::dsp::{filters, resample, LogMel, StreamResampler};
 
 /// Cutoffs of the random band-limiting filter (Hz), per the design.
@@ -32,12 +38,67 @@ pub struct Clip {
     pub name: String,
     /// Mono samples at the model rate.
     pub samples: Vec<f32>,
+    /// The fixed narrow-band input of a `make-dataset` pair; `None` for corpus clips, whose
+    /// input is made on the fly.
+    pub pair: Option<PairInput>,
+}
+
+/// The narrow-band half of a `make-dataset` pair.
+#[derive(Debug, Clone)]
+pub struct PairInput {
+    /// At [`NARROW_BAND_RATE`] (what the engine is given).
+    pub narrow: Vec<f32>,
+    /// `narrow` brought back to the model rate with the engine's resampler, aligned with and
+    /// as long as the clip's `samples`.
+    pub upsampled: Vec<f32>,
 }
 
 impl Clip {
+    /// A corpus clip (no fixed input).
+    pub fn new(name: String, samples: Vec<f32>) -> Self {
+        Self {
+            name,
+            samples,
+            pair: None,
+        }
+    }
+
     /// The corpus source (first path component).
     pub fn source(&self) -> &str {
         self.name.split('/').next().unwrap_or("")
+    }
+
+    /// The first `len` samples at the model rate (the pair's input cut to match).
+    pub fn cut(&self, len: usize) -> Clip {
+        let len = len.min(self.samples.len());
+        let pair = self.pair.as_ref().map(|p| {
+            let nb = (len as u64 * NARROW_BAND_RATE as u64).div_ceil(SAMPLE_RATE as u64) as usize;
+            PairInput {
+                narrow: p.narrow[..nb.min(p.narrow.len())].to_vec(),
+                upsampled: p.upsampled[..len].to_vec(),
+            }
+        });
+        Clip {
+            name: self.name.clone(),
+            samples: self.samples[..len].to_vec(),
+            pair,
+        }
+    }
+}
+
+/// Whether `dir` is a `widen make-dataset` output folder (it has a manifest).
+pub fn is_pairs_dir(dir: &Path) -> bool {
+    dir.join(widen_core::dataset::MANIFEST_FILE).is_file()
+}
+
+/// The training folder of a dataset root: the root itself when it is a `make-dataset` output,
+/// else `root/train` (a corpus from `cargo xtask corpus`, whose pairs folders may also sit in
+/// `train/` and `eval/`).
+pub fn train_dir(root: &Path) -> PathBuf {
+    if is_pairs_dir(root) {
+        root.to_path_buf()
+    } else {
+        root.join("train")
     }
 }
 
@@ -92,7 +153,7 @@ impl Corpus {
                     return None;
                 }
                 match load_clip(p, rate) {
-                    Ok(samples) if !samples.is_empty() => Some(Clip { name, samples }),
+                    Ok(samples) if !samples.is_empty() => Some(Clip::new(name, samples)),
                     Ok(_) => None,
                     Err(e) => {
                         eprintln!("widen-train: skipping {}: {e:#}", p.display());
@@ -105,6 +166,58 @@ impl Corpus {
             bail!(
                 "no usable audio under {} (build the corpus with `cargo xtask corpus`)",
                 dir.display()
+            );
+        }
+        Ok(Self::from_clips(clips))
+    }
+
+    /// Loads `dir` at `rate`: the pairs of a `make-dataset` output folder
+    /// ([`load_pairs`](Self::load_pairs)) or every audio file under it
+    /// ([`load`](Self::load)).
+    pub fn load_dir(dir: &Path, rate: u32, keep: impl Fn(&str) -> bool + Sync) -> Result<Self> {
+        if is_pairs_dir(dir) {
+            Self::load_pairs(dir, rate, keep)
+        } else {
+            Self::load(dir, rate, keep)
+        }
+    }
+
+    /// Loads the pairs listed in `dir/manifest.jsonl` (`widen make-dataset`): the `hr/` file
+    /// at `rate` as the clip, the `lr/` file at 8 kHz as its fixed input. `keep(path)` filters
+    /// by the manifest's pair name; pairs that fail to load are reported and skipped.
+    pub fn load_pairs(dir: &Path, rate: u32, keep: impl Fn(&str) -> bool + Sync) -> Result<Self> {
+        use widen_core::dataset::{read_manifest, HR_DIR, LR_DIR};
+        let entries = read_manifest(dir);
+        let clips: Vec<Clip> = entries
+            .par_iter()
+            .filter(|e| keep(&e.path))
+            .filter_map(|e| {
+                let load = || -> Result<Clip> {
+                    let samples = load_clip(&dir.join(HR_DIR).join(&e.path), rate)?;
+                    let narrow = load_clip(&dir.join(LR_DIR).join(&e.path), NARROW_BAND_RATE)?;
+                    let mut upsampled = resample_cached(&narrow, NARROW_BAND_RATE, rate)?;
+                    upsampled.resize(samples.len(), 0.0);
+                    Ok(Clip {
+                        name: e.path.clone(),
+                        samples,
+                        pair: Some(PairInput { narrow, upsampled }),
+                    })
+                };
+                match load() {
+                    Ok(c) if !c.samples.is_empty() => Some(c),
+                    Ok(_) => None,
+                    Err(err) => {
+                        eprintln!("widen-train: skipping pair {}: {err:#}", e.path);
+                        None
+                    }
+                }
+            })
+            .collect();
+        if clips.is_empty() {
+            bail!(
+                "no usable pairs in {} (its manifest lists {}; make them with `widen make-dataset`)",
+                dir.display(),
+                entries.len()
             );
         }
         Ok(Self::from_clips(clips))
@@ -299,23 +412,31 @@ fn room(rng: &mut impl Rng, rate: u32, rt60: f64, drr_db: f64) -> Vec<f32> {
 }
 
 /// The wide-band target segment of an example: `len` samples of a length-weighted random clip
-/// at a random offset, a synthetic room with probability `p_reverb`, a random level.
+/// at a random offset, a synthetic room with probability `p_reverb`, a random level. A
+/// `make-dataset` pair gives the same segment of both files instead, as they are (the fixed
+/// input as its second value).
 fn wide_segment(
     corpus: &Corpus,
     rng: &mut ChaCha8Rng,
     degrade: &Degrade,
     len: usize,
     rate: u32,
-) -> Vec<f32> {
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let clip = corpus.draw(rng);
-    let mut hr = vec![0.0f32; len];
     let src = &clip.samples;
-    if src.len() >= len {
-        let off = rng.gen_range(0..=src.len() - len);
-        hr.copy_from_slice(&src[off..off + len]);
+    let (from, to, n) = if src.len() >= len {
+        (rng.gen_range(0..=src.len() - len), 0, len)
     } else {
-        let off = rng.gen_range(0..=len - src.len());
-        hr[off..off + src.len()].copy_from_slice(src);
+        (0, rng.gen_range(0..=len - src.len()), src.len())
+    };
+    let segment = |x: &[f32]| {
+        let mut y = vec![0.0f32; len];
+        y[to..to + n].copy_from_slice(&x[from..from + n]);
+        y
+    };
+    let mut hr = segment(src);
+    if let Some(p) = &clip.pair {
+        return (hr, Some(segment(&p.upsampled)));
     }
     if rng.gen_bool(degrade.p_reverb) {
         let (rt60, drr) = (rng.gen_range(0.15..0.6), rng.gen_range(0.0..12.0));
@@ -328,7 +449,7 @@ fn wide_segment(
     let peak = hr.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-9) as f64;
     let g = (target / r).min(0.97 / peak) as f32;
     hr.iter_mut().for_each(|v| *v *= g);
-    hr
+    (hr, None)
 }
 
 /// Makes one example from `corpus` for `seed`: `frames` mel frames (`(frames - 1) * hop`
@@ -356,7 +477,7 @@ fn make_example_with(
     let rate = cfg.sample_rate;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let len = (frames - 1) * cfg.hop;
-    let hr = wide_segment(corpus, &mut rng, degrade, len, rate);
+    let (hr, fixed) = wide_segment(corpus, &mut rng, degrade, len, rate);
     let hr_mel = mel.compute(&hr);
     if hr_mel.n_frames != frames {
         bail!("mel frames: expected {frames}, found {}", hr_mel.n_frames);
@@ -369,10 +490,34 @@ fn make_example_with(
         });
     }
 
-    // Narrow-band path.
-    let spec = filters::draw_random(&mut rng, CUTOFF_RANGE_HZ);
+    // Narrow-band path: a pair's own input, or the degradations.
+    let up = match fixed {
+        Some(up) => up,
+        None => degraded_input(&hr, &mut rng, degrade, rate, len)?,
+    };
+    let lr_mel = mel.compute(&up);
+    if lr_mel.n_frames != frames {
+        bail!("mel frames: expected {frames}, found {}", lr_mel.n_frames);
+    }
+    Ok(Example {
+        lr: lr_mel.data,
+        hr: hr_mel.data,
+        audio: hr,
+    })
+}
+
+/// The on-the-fly narrow-band input of `hr` (`len` samples at `rate`): a random band-limiting
+/// filter, 8 kHz, a random tilt, mild noise, 16-bit, back to `rate`.
+fn degraded_input(
+    hr: &[f32],
+    rng: &mut ChaCha8Rng,
+    degrade: &Degrade,
+    rate: u32,
+    len: usize,
+) -> Result<Vec<f32>> {
+    let spec = filters::draw_random(rng, CUTOFF_RANGE_HZ);
     let mut lp = filters::design(spec, rate)?;
-    let band = lp.filter_aligned(&hr);
+    let band = lp.filter_aligned(hr);
     let mut nb = resample_cached(&band, rate, NARROW_BAND_RATE)?;
     if rng.gen_bool(degrade.p_tilt) {
         // First-order tilt y = x + b (x[n] - x[n-1]): up to about +-4 dB at 3 kHz.
@@ -388,22 +533,13 @@ fn make_example_with(
         let snr_db = rng.gen_range(30.0..60.0);
         let sigma = rms(&nb) * 10f64.powf(-snr_db / 20.0);
         for v in nb.iter_mut() {
-            *v += (sigma * gauss(&mut rng)) as f32;
+            *v += (sigma * gauss(rng)) as f32;
         }
     }
     quantise16(&mut nb);
     let mut up = resample_cached(&nb, NARROW_BAND_RATE, rate)?;
     up.resize(len, 0.0);
-
-    let lr_mel = mel.compute(&up);
-    if lr_mel.n_frames != frames {
-        bail!("mel frames: expected {frames}, found {}", lr_mel.n_frames);
-    }
-    Ok(Example {
-        lr: lr_mel.data,
-        hr: hr_mel.data,
-        audio: hr,
-    })
+    Ok(up)
 }
 
 /// A batch as flat mel-major arrays `[batch, n_mels, frames]`.

@@ -149,7 +149,16 @@ fn vocoder_runtime(
     })
 }
 
-/// Scores `system` on `clips` (in parallel).
+/// The 8 kHz input of `c`: a pair's own file, or the fixed evaluation degradation.
+fn input_of(c: &Clip) -> Result<Vec<f32>> {
+    match &c.pair {
+        Some(p) => Ok(p.narrow.clone()),
+        None => narrow_band(&c.samples),
+    }
+}
+
+/// Scores `system` on `clips` (in parallel); `make-dataset` pairs are scored on their own
+/// 8 kHz input.
 pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
     // The engine settings are the same for every clip; only the runtime is per thread.
     let cfg = match system {
@@ -207,7 +216,7 @@ pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
                     ) => {
                         let rt = runtime_from_weights(spec, weights)?;
                         let voc = vocoder_runtime(vocoder, &cfg.mel)?;
-                        enhance_offline(cfg, Box::new(rt), voc, &narrow_band(&c.samples)?)?
+                        enhance_offline(cfg, Box::new(rt), voc, &input_of(c)?)?
                     }
                     (System::TrueMel { vocoder, .. }, Some(cfg)) => {
                         let id = Box::new(widen_core::engine::TrueMel::new(cfg.mel.n_mels));
@@ -219,7 +228,7 @@ pub fn score(system: &System<'_>, clips: &[Clip]) -> Result<Table> {
                         };
                         enhance_offline(cfg, id, voc, &c.samples)?
                     }
-                    _ => resample(&narrow_band(&c.samples)?, NARROW_BAND_RATE, SAMPLE_RATE)?,
+                    _ => resample(&input_of(c)?, NARROW_BAND_RATE, SAMPLE_RATE)?,
                 };
                 quantise16(&mut out);
                 Ok(metrics(&c.samples, &out, SAMPLE_RATE)?)

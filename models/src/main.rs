@@ -53,7 +53,8 @@ struct EvalArgs {
     /// Checkpoint folders to score, as LABEL=DIR (e.g. cnn=runs/cnn-q/best).
     #[arg(long = "checkpoint")]
     checkpoints: Vec<String>,
-    /// Folder of clips (e.g. data/corpus/eval); sources are its first-level folders.
+    /// Folder of clips (e.g. data/corpus/eval), or a `widen make-dataset` output scored on its
+    /// own 8 kHz files; sources are the first-level folders.
     #[arg(long, default_value = "data/corpus/eval")]
     clips_dir: PathBuf,
     /// Only the in-corpus hold-out clips of the folder (for tuning; never report these as eval).
@@ -88,7 +89,9 @@ struct TrainArgs {
     /// Model set: quality or low-latency.
     #[arg(long, default_value = "quality")]
     variant: String,
-    /// Corpus root holding train/ and eval/ (`cargo xtask corpus`).
+    /// Corpus root holding train/ and eval/ (`cargo xtask corpus`), or a `widen make-dataset`
+    /// output folder (hr/, lr/, manifest.jsonl) whose fixed pairs are trained on as they are
+    /// (no eval split then; `train/` and `eval/` may also be such folders).
     #[arg(long, default_value = "data/corpus")]
     dataset_dir: PathBuf,
     /// Run folder: checkpoints (latest/, best/), log.jsonl, curves.png.
@@ -292,7 +295,10 @@ fn total_steps(a: &TrainArgs, variant: Variant, frames: usize, batch_size: usize
     Ok(match (a.steps, a.epochs) {
         (Some(s), _) => s,
         (None, Some(e)) => {
-            let c = data::Corpus::load(&a.dataset_dir.join("train"), mel.sample_rate, |_| true)?;
+            let c =
+                data::Corpus::load_dir(&data::train_dir(&a.dataset_dir), mel.sample_rate, |_| {
+                    true
+                })?;
             let seg = ((frames - 1) * mel.hop) as f64;
             let per_epoch = c.minutes(mel.sample_rate) * 60.0 * mel.sample_rate as f64 / seg;
             ((e * per_epoch / batch_size as f64).ceil() as u64).max(1)
@@ -399,7 +405,8 @@ fn export_generator(
         serde_json::json!({"validation": state.metrics, "best_holdout": state.best_holdout});
     let amount = if a.amount == "auto" {
         let rate = spec::mel_config(variant).sample_rate;
-        let hold = data::Corpus::load(&a.dataset_dir.join("train"), rate, data::is_holdout)?;
+        let hold =
+            data::Corpus::load_dir(&data::train_dir(&a.dataset_dir), rate, data::is_holdout)?;
         let clips = validate::pick_clips(&hold, 32, 4.0);
         let mut sweep = Vec::new();
         for amt in [0.3f32, 0.5, 0.7, 0.85, 1.0] {
@@ -473,9 +480,9 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     let gspec = spec::generator_spec(variant);
     let rate = spec::mel_config(variant).sample_rate;
     let corpus = if a.holdout {
-        data::Corpus::load(&a.clips_dir, rate, data::is_holdout)?
+        data::Corpus::load_dir(&a.clips_dir, rate, data::is_holdout)?
     } else {
-        data::Corpus::load(&a.clips_dir, rate, |_| true)?
+        data::Corpus::load_dir(&a.clips_dir, rate, |_| true)?
     };
     let n = a.max_clips.unwrap_or(corpus.clips.len());
     let clips = validate::pick_clips(&corpus, n, a.max_secs);
@@ -558,7 +565,7 @@ fn eval_vocoder_cmd(a: EvalVocoderArgs) -> Result<()> {
     let variant = spec::parse_variant(&a.variant)?;
     let rate = spec::mel_config(variant).sample_rate;
     let corpus = match &a.clips_dir {
-        Some(d) => data::Corpus::load(d, rate, |_| true)?,
+        Some(d) => data::Corpus::load_dir(d, rate, |_| true)?,
         None => vtrain::holdout_corpus(&a.dataset_dir, rate)?,
     };
     let clips = validate::pick_clips(&corpus, a.max_clips, a.max_secs);

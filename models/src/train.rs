@@ -162,7 +162,7 @@ pub(crate) fn load_splits(
     max_train_clips: Option<usize>,
     with_eval: bool,
 ) -> Result<(Corpus, Corpus, Corpus)> {
-    let all_train = Corpus::load(&corpus_dir.join("train"), rate, |_| true)?;
+    let all_train = Corpus::load_dir(&crate::data::train_dir(corpus_dir), rate, |_| true)?;
     let (mut hold_clips, mut train_clips): (Vec<_>, Vec<_>) = all_train
         .clips
         .into_iter()
@@ -178,7 +178,7 @@ pub(crate) fn load_splits(
     let eval = if !with_eval {
         Corpus::default()
     } else {
-        match Corpus::load(&corpus_dir.join("eval"), rate, |_| true) {
+        match Corpus::load_dir(&corpus_dir.join("eval"), rate, |_| true) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("widen-train: no eval split ({e:#}); eval metrics skipped");
@@ -354,8 +354,13 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         log.write(serde_json::json!({"step": step, "kind": "val", "holdout_hf_l1": hold_l1,
             "eval_hf_l1": eval_l1, "eval_lsd_hf": gl.map(|g| g.lsd_hf), "eval_lsd": gl.map(|g| g.lsd),
             "eval_pesq": gl.map(|g| g.pesq), "secs": t0.elapsed().as_secs_f64()}))?;
+        let eval_part = if eval_batches.is_empty() {
+            String::new()
+        } else {
+            format!(", eval HF L1 {eval_l1:.4}")
+        };
         eprintln!(
-            "  step {step}: hold-out HF L1 {hold_l1:.4}, eval HF L1 {eval_l1:.4}{}",
+            "  step {step}: hold-out HF L1 {hold_l1:.4}{eval_part}{}",
             gl.map(|g| format!(", eval GL LSD-HF {:.3} PESQ-WB {:.3}", g.lsd_hf, g.pesq))
                 .unwrap_or_default()
         );

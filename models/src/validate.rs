@@ -224,10 +224,7 @@ pub fn pick_clips(corpus: &Corpus, n: usize, max_secs: f64) -> Vec<Clip> {
         .iter()
         .step_by(k)
         .take(n)
-        .map(|c| Clip {
-            name: c.name.clone(),
-            samples: c.samples[..c.samples.len().min(max_len)].to_vec(),
-        })
+        .map(|c| c.cut(max_len))
         .collect()
 }
 

@@ -596,5 +596,9 @@ pub fn load_vocoder(variant: Variant, ckpt: &Path) -> Result<(nn::VarStore, Voco
 
 /// Corpus of hold-out clips for vocoder scoring (re-exported for the CLI).
 pub fn holdout_corpus(corpus_dir: &Path, rate: u32) -> Result<Corpus> {
-    Corpus::load(&corpus_dir.join("train"), rate, crate::data::is_holdout)
+    Corpus::load_dir(
+        &crate::data::train_dir(corpus_dir),
+        rate,
+        crate::data::is_holdout,
+    )
 }

@@ -222,3 +222,111 @@ fn vocoder_training_lowers_the_mel_loss_resumes_exactly_and_exports() {
     // Causal with one frame of lookahead, like the generator: the set's two-frame budget.
     assert_eq!(loaded.sidecar().vocoder.context_right, 1);
 }
+
+/// Pearson correlation of `a[i]` with `b[i + lag]` over the overlap.
+fn corr_at(a: &[f32], b: &[f32], lag: isize) -> f64 {
+    let n = a.len().min(b.len()) as isize;
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for i in 0..n {
+        let j = i + lag;
+        if j < 0 || j >= n {
+            continue;
+        }
+        let (x, y) = (a[i as usize] as f64, b[j as usize] as f64);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    ab / (aa * bb).sqrt().max(1e-30)
+}
+
+#[test]
+fn make_dataset_pairs_are_a_fixed_training_set() {
+    use widen_core::config::NARROW_BAND_RATE;
+    use widen_train::data::{self, Corpus, Degrade};
+    tch::set_num_threads(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus");
+    tiny_corpus(&corpus);
+    // `widen make-dataset` on the training words: hr/, lr/, manifest.jsonl.
+    let pairs = tmp.path().join("pairs");
+    let cfg = widen_core::dataset::DatasetConfig::new(corpus.join("train"), &pairs);
+    let summary = widen_core::dataset::run(cfg, |_| {}).unwrap();
+    assert!(data::is_pairs_dir(&pairs));
+    assert_eq!(data::train_dir(&pairs), pairs);
+    assert_eq!(data::train_dir(&corpus), corpus.join("train"));
+
+    let rate = widen_core::config::SAMPLE_RATE;
+    let c = Corpus::load_dir(&pairs, rate, |_| true).unwrap();
+    assert_eq!(c.clips.len(), 8, "{summary:?}");
+    for clip in &c.clips {
+        let p = clip.pair.as_ref().expect("a pair's input");
+        assert_eq!(p.upsampled.len(), clip.samples.len());
+        let secs = clip.samples.len() as f64 / rate as f64;
+        let nb_secs = p.narrow.len() as f64 / NARROW_BAND_RATE as f64;
+        assert!((secs - nb_secs).abs() < 0.01, "{secs} s vs {nb_secs} s");
+        // The input is aligned with the target: their correlation peaks within one sample of
+        // lag 0 (an IIR filter's delay is not a whole number of samples).
+        let best = (-4..=4)
+            .max_by(|&a, &b| {
+                corr_at(&clip.samples, &p.upsampled, a).total_cmp(&corr_at(
+                    &clip.samples,
+                    &p.upsampled,
+                    b,
+                ))
+            })
+            .unwrap();
+        assert!(best.abs() <= 1, "{}: lag {best}", clip.name);
+        assert!(
+            corr_at(&clip.samples, &p.upsampled, 0) > 0.9,
+            "{}",
+            clip.name
+        );
+    }
+    // A corpus folder still loads as clips whose input is made on the fly.
+    let plain = Corpus::load_dir(&corpus.join("train"), rate, |_| true).unwrap();
+    assert!(plain.clips.iter().all(|c| c.pair.is_none()));
+
+    // Examples are segments of the pair as it is: no level change, no degradation, so the
+    // input's mel equals the mel of the same segment of the pair's input, and an example is
+    // the same whatever degradations are asked for.
+    let mel_cfg = widen_train::spec::mel_config(Variant::LowLatency);
+    let mel = widen_core::dsp::LogMel::new(mel_cfg.clone()).unwrap();
+    let harsh = Degrade {
+        p_reverb: 1.0,
+        p_tilt: 1.0,
+        p_noise: 1.0,
+        level_db: (-40.0, -39.0),
+    };
+    for seed in 0..6u64 {
+        let e = data::make_example(&c, &mel, &Degrade::default(), 64, seed).unwrap();
+        let f = data::make_example(&c, &mel, &harsh, 64, seed).unwrap();
+        assert_eq!(e.lr, f.lr);
+        assert_eq!(e.hr, f.hr);
+        let clip = c
+            .clips
+            .iter()
+            .find(|k| {
+                k.samples
+                    .windows(e.audio.len())
+                    .any(|w| w == e.audio.as_slice())
+            })
+            .expect("the target is a segment of a pair");
+        let p = clip.pair.as_ref().unwrap();
+        let off = clip
+            .samples
+            .windows(e.audio.len())
+            .position(|w| w == e.audio.as_slice())
+            .unwrap();
+        let want = mel.compute(&p.upsampled[off..off + e.audio.len()]);
+        assert_eq!(e.lr, want.data);
+    }
+
+    // Training on the pairs folder (no eval split there) runs and checkpoints.
+    let out = tmp.path().join("run");
+    let mut o = opts(&pairs, &out, 4, false);
+    o.val_every = 4;
+    run(Kind2::Cnn, &o).unwrap();
+    assert_eq!(train_losses(&out.join("log.jsonl")).len(), 4);
+    assert!(out.join("best/generator.safetensors").exists());
+}
