@@ -650,3 +650,101 @@ fn translation_baseline_keeps_the_low_band_and_fills_the_high_band() {
     .unwrap_err();
     assert!(err.to_string().contains("splice"), "{err}");
 }
+
+/// A generator that counts the frames it is run on.
+struct Counting {
+    inner: MockGenerator,
+    frames: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl widen_core::engine::ModelRuntime for Counting {
+    fn run(
+        &mut self,
+        input: &[f32],
+        channels: usize,
+        frames: usize,
+        outputs: &mut [Vec<f32>],
+    ) -> Result<(), widen_core::runtime::RuntimeError> {
+        self.frames
+            .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
+        self.inner.run(input, channels, frames, outputs)
+    }
+    fn input_name(&self) -> &str {
+        self.inner.input_name()
+    }
+    fn output_names(&self) -> &[String] {
+        self.inner.output_names()
+    }
+    fn output_channels(&self) -> &[usize] {
+        self.inner.output_channels()
+    }
+}
+
+#[test]
+fn offline_end_runs_only_the_frames_the_output_needs() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // Resampling both ways, phase copy and vocoder; lengths that end anywhere in a chunk (a
+    // long one, as offline: the last chunk's synthesis then runs far ahead of the output).
+    for (rate_in, rate_out, synthesis) in [
+        (8_000u32, 22_050u32, Synthesis::PhaseCopy),
+        (8_000, 48_000, Synthesis::Vocoder),
+        (22_050, 22_050, Synthesis::Vocoder),
+    ] {
+        let cfg = EngineConfig {
+            chunk_frames: 96,
+            input_rate: rate_in,
+            output_rate: rate_out,
+            synthesis,
+            ..small_config(rate_in)
+        };
+        let x = speech(rate_in, 1.6);
+        for len in [x.len() / 3, x.len() / 2 + 77, x.len() - 5] {
+            let x = &x[..len];
+            let counted = Arc::new(AtomicUsize::new(0));
+            let g = Counting {
+                inner: MockGenerator::new(cfg.mel.n_mels, SPLIT_BAND, 3),
+                frames: Arc::clone(&counted),
+            };
+            let v = (synthesis == Synthesis::Vocoder)
+                .then(|| Box::new(MockVocoder::new(&cfg.mel, 2, 1.0).unwrap()) as _);
+            let mut e = Engine::new(cfg.clone(), Box::new(g), v, 4096).unwrap();
+            // `process_offline` tells the engine where the output ends...
+            let limited = process_offline(&mut e, x).unwrap();
+            let run_limited = counted.swap(0, Ordering::Relaxed);
+            // ...plain streaming does not: every chunk runs whole.
+            e.reset();
+            let lat = e.latency_samples();
+            let mut full = Vec::new();
+            let pad = vec![0.0f32; 4096];
+            for block in x.chunks(4096) {
+                e.process(block, &mut full).unwrap();
+            }
+            while full.len() < lat + limited.len() {
+                e.process(&pad, &mut full).unwrap();
+            }
+            full.drain(..lat);
+            let run_full = counted.load(Ordering::Relaxed);
+            assert!(full.len() >= limited.len());
+            let err = max_abs_diff(&limited, &full[..limited.len()]);
+            assert!(
+                err <= 1e-6,
+                "{rate_in}->{rate_out} {synthesis:?}, {len} samples: max diff {err:e}"
+            );
+            // The frames the output spans, plus the window, resampler and model context.
+            let frames =
+                (len as u64 * cfg.mel.sample_rate as u64 / rate_in as u64) as usize / cfg.mel.hop;
+            let ctx = cfg.generator_context.left + cfg.generator_context.right;
+            let calls = frames.div_ceil(96) + 1;
+            eprintln!(
+                "{rate_in}->{rate_out} {synthesis:?}, {len} samples ({frames} frames): \
+                 generator frames {run_limited} (limited), {run_full} (whole chunks)"
+            );
+            assert!(run_limited < run_full);
+            assert!(
+                run_limited <= frames + 16 + calls * ctx,
+                "{run_limited} generator frames for {frames}"
+            );
+        }
+    }
+}

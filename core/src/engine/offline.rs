@@ -28,12 +28,20 @@ fn scaled_len(n: usize, from_hz: u32, to_hz: u32) -> usize {
 /// engine output samples are dropped); [`finish`](Self::finish) feeds silence until the output
 /// totals `round(n_in * output_rate / input_rate)` samples, then resets the engine for the next
 /// stream. `E` is an owned [`Engine`] or a `&mut Engine`.
+///
+/// Knowing where the output ends, `finish` tells the engine ([`Engine::limit_output`]), so
+/// that its last generator chunk runs on only the frames that output needs and the silence fed
+/// after the input is no longer than they need: the output is the same, for less work.
+/// A caller that needs only the start of the output says so earlier with
+/// [`limit_output`](Self::limit_output).
 pub struct OfflineStream<E: BorrowMut<Engine> = Engine> {
     engine: E,
     /// Leading engine output samples still to drop.
     skip: usize,
     in_total: u64,
     out_total: u64,
+    /// Output samples the caller needs at most (`limit_output`).
+    limit: Option<u64>,
 }
 
 impl<E: BorrowMut<Engine>> std::fmt::Debug for OfflineStream<E> {
@@ -43,6 +51,7 @@ impl<E: BorrowMut<Engine>> std::fmt::Debug for OfflineStream<E> {
             .field("skip", &self.skip)
             .field("in_total", &self.in_total)
             .field("out_total", &self.out_total)
+            .field("limit", &self.limit)
             .finish()
     }
 }
@@ -57,7 +66,17 @@ impl<E: BorrowMut<Engine>> OfflineStream<E> {
             skip,
             in_total: 0,
             out_total: 0,
+            limit: None,
         }
+    }
+
+    /// Declares that only the first `samples` output samples of this stream will be used:
+    /// [`finish`](Self::finish) stops there, and the engine skips the model work that only
+    /// later samples need ([`Engine::limit_output`]). Samples appended past `samples` (by
+    /// [`push`](Self::push)) are not meaningful. Lasts until `finish`.
+    pub fn limit_output(&mut self, samples: u64) {
+        self.limit = Some(samples);
+        self.engine.borrow_mut().limit_output(samples);
     }
 
     /// The engine (for its configuration and [`stats`](Engine::stats)).
@@ -89,7 +108,9 @@ impl<E: BorrowMut<Engine>> OfflineStream<E> {
     }
 
     /// Ends the stream: appends the rest of the output, so that everything appended since the
-    /// start totals `round(n_in * output_rate / input_rate)` samples, and resets the engine.
+    /// start totals `round(n_in * output_rate / input_rate)` samples (at most the
+    /// [`limit_output`](Self::limit_output), when one was set and `push` had not already gone
+    /// past it), and resets the engine.
     /// Returns how many samples were appended.
     pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<usize, EngineError> {
         let start = out.len();
@@ -97,7 +118,11 @@ impl<E: BorrowMut<Engine>> OfflineStream<E> {
             let e = self.engine.borrow();
             (e.config().input_rate, e.config().output_rate, e.max_block())
         };
-        let target = scaled_len(self.in_total as usize, r_in, r_out) as u64;
+        let mut target = scaled_len(self.in_total as usize, r_in, r_out) as u64;
+        match self.limit {
+            Some(l) => target = target.min(l),
+            None => self.engine.borrow_mut().limit_output(target),
+        }
         let mut zeros = Vec::new();
         while self.out_total < target {
             // Engine output still owed, the untrimmed latency included.
@@ -110,12 +135,13 @@ impl<E: BorrowMut<Engine>> OfflineStream<E> {
             self.feed(&zeros[..n_in], out)?;
         }
         let extra = (self.out_total - target) as usize;
-        out.truncate(out.len() - extra);
+        out.truncate(out.len() - extra.min(out.len() - start));
         let appended = out.len() - start;
         self.engine.borrow_mut().reset();
         self.skip = self.engine.borrow().latency_samples();
         self.in_total = 0;
         self.out_total = 0;
+        self.limit = None;
         Ok(appended)
     }
 

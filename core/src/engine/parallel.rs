@@ -311,6 +311,10 @@ impl ParallelStream {
                     let x = &buf[from - buf_start..to - buf_start];
                     scope.spawn(move || -> Result<Vec<f32>, EngineError> {
                         let mut stream = OfflineStream::new(engine);
+                        if !final_seg {
+                            // Only the output up to the cut is kept.
+                            stream.limit_output(to_out(b - from) as u64);
+                        }
                         let mut y = Vec::new();
                         stream.push(x, &mut y)?;
                         stream.finish(&mut y)?;

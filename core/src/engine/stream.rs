@@ -233,6 +233,9 @@ pub struct Engine {
     voc_in: Vec<f32>,
     voc_out: Vec<Vec<f32>>,
     syn_chunks: u64,
+    /// Last frame whose generated band the caller's output needs ([`Engine::limit_output`]);
+    /// `u64::MAX` when unlimited.
+    gen_last: u64,
 
     splicer: Splicer,
     inverse: MelInverse,
@@ -386,7 +389,9 @@ impl Engine {
             .map_or(c, |rs| rs.max_output_len(2 * piece_len));
         let out_cap = rs_out.as_ref().map_or(hop, |rs| rs.max_output_len(hop + c));
         let max_out_block = max_output_len(max_block, config.input_rate, config.output_rate);
-        let fifo_cap = latency + max_out_block + out_cap + n_fft + 1024;
+        // With `limit_output` the last chunk's synthesis can run up to a chunk early.
+        let early = max_output_len(chunk * hop, core, config.output_rate);
+        let fifo_cap = latency + max_out_block + out_cap + n_fft + 1024 + early;
 
         let filterbank = MelFilterbank::new(&m)?;
         let inverse = MelInverse::new(&filterbank, m.power);
@@ -433,6 +438,7 @@ impl Engine {
             voc_in: vec![0.0; n_mels * voc_t],
             voc_out,
             syn_chunks: 0,
+            gen_last: u64::MAX,
             splicer: Splicer::new(&config),
             inverse,
             phase_base: geom.phase_base,
@@ -595,11 +601,44 @@ impl Engine {
         self.frames += 1;
         self.stats.frames += 1;
         self.times.add(Stage::Analysis, t0);
-        let c = self.chunk as u64;
-        while self.frames >= (self.gen_chunks + 1) * c + self.gen_ctx.right as u64 {
+        while self.frames >= self.generator_due() + self.gen_ctx.right as u64 {
             self.run_generator()?;
         }
         Ok(())
+    }
+
+    /// Frames the next generator chunk covers (exclusive end): the whole chunk, or up to the
+    /// last frame the output needs when [`limit_output`](Self::limit_output) ends it early.
+    fn generator_due(&self) -> u64 {
+        let c = self.chunk as u64;
+        let (start, end) = (self.gen_chunks * c, (self.gen_chunks + 1) * c);
+        if start <= self.gen_last && self.gen_last < end {
+            self.gen_last + 1
+        } else {
+            end
+        }
+    }
+
+    /// Declares that only the first `samples` samples of the time-aligned output (the output
+    /// with the latency trimmed, at the output rate) will be used, for an offline caller that
+    /// knows where its output ends. The generator then stops at the last frame those samples
+    /// depend on (through the synthesis window, the vocoder's context and the output
+    /// resampler's lookahead): the chunk holding it is run on fewer frames as soon as their
+    /// context is there, and later chunks are not run (their generated band is silence).
+    /// Output past `samples` is not meaningful; everything before it is unchanged. Lasts
+    /// until the next [`reset`](StreamProcessor::reset).
+    pub fn limit_output(&mut self, samples: u64) {
+        let core = self.cfg.mel.sample_rate as u128;
+        let out_rate = self.cfg.output_rate as u128;
+        let look = self
+            .rs_out
+            .as_ref()
+            .map_or(0, |rs| rs.lookahead_in_samples()) as u64;
+        // Last core-rate sample needed, with rounding room.
+        let s = (samples as u128 * core).div_ceil(out_rate) as u64 + look + 2;
+        // Frames whose window (centred on t * hop, n_fft long) reaches it, plus one.
+        let t = (s + (self.n_fft / 2) as u64) / self.hop as u64 + 1;
+        self.gen_last = t + self.syn_ctx.right as u64;
     }
 
     /// Generator on chunk `gen_chunks` with its context; runs synthesis chunks that become ready.
@@ -607,7 +646,17 @@ impl Engine {
         let t0 = Mark::now();
         let c = self.chunk;
         let k = self.gen_chunks;
-        let t_len = self.gen_ctx.left + c + self.gen_ctx.right;
+        // Frames of this chunk the output needs (all of them unless `limit_output` says so).
+        let need = (self.generator_due() - k * c as u64) as usize;
+        if k * c as u64 > self.gen_last {
+            for i in 0..c {
+                let t = k * c as u64 + i as u64;
+                self.hr_ring.get_mut(t).fill(self.floor);
+                self.hr_ok.get_mut(t)[0] = true;
+            }
+            return self.chunk_done(t0);
+        }
+        let t_len = self.gen_ctx.left + need + self.gen_ctx.right;
         let start = (k * c as u64) as i64 - self.gen_ctx.left as i64;
         let ring = &self.lr_ring;
         gather(
@@ -619,7 +668,12 @@ impl Engine {
             |t| (t >= 0).then(|| ring.get(t as u64)),
         );
         self.generator
-            .run(&self.gen_in, self.n_mels, t_len, &mut self.gen_out)
+            .run(
+                &self.gen_in[..self.n_mels * t_len],
+                self.n_mels,
+                t_len,
+                &mut self.gen_out,
+            )
             .map_err(|source| EngineError::Runtime {
                 model: "generator",
                 source,
@@ -632,7 +686,12 @@ impl Engine {
                 found: format!("{} values", out.len()),
             });
         }
-        for i in 0..c {
+        for i in need..c {
+            let t = k * c as u64 + i as u64;
+            self.hr_ring.get_mut(t).fill(self.floor);
+            self.hr_ok.get_mut(t)[0] = true;
+        }
+        for i in 0..need {
             let t = k * c as u64 + i as u64;
             let col = self.gen_ctx.left + i;
             let dst = self.hr_ring.get_mut(t);
@@ -648,6 +707,12 @@ impl Engine {
             }
             self.hr_ok.get_mut(t)[0] = ok;
         }
+        self.chunk_done(t0)
+    }
+
+    /// Counts the generator chunk as done and runs the synthesis chunks that become ready.
+    fn chunk_done(&mut self, t0: Mark) -> Result<(), EngineError> {
+        let c = self.chunk;
         self.gen_chunks += 1;
         self.times.add(Stage::Generator, t0);
         let ready = self.gen_chunks * c as u64;
@@ -810,6 +875,7 @@ impl StreamProcessor for Engine {
         self.frames = 0;
         self.gen_chunks = 0;
         self.syn_chunks = 0;
+        self.gen_last = u64::MAX;
         self.x_ring.fill(Complex32::new(0.0, 0.0));
         self.lr_ring.fill(self.floor);
         self.hr_ring.fill(self.floor);
