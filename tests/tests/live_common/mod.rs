@@ -269,11 +269,12 @@ impl Harness {
 
     /// Connects harness:out -> the daemon's input ports and the daemon's output ports ->
     /// harness:in, and unplugs the daemon from the dummy system ports. Waits up to `timeout`
-    /// for the daemon's ports to appear.
+    /// for the daemon's ports to appear; a port that goes away while being wired (the daemon
+    /// still opening its streams) makes it list and wire again.
     pub fn wire(&self, timeout: Duration) {
         let c = self.client();
         let t0 = Instant::now();
-        let (ins, outs) = loop {
+        loop {
             let ins = c.ports(Some("cpal_client_.*_in:"), None, jack::PortFlags::IS_INPUT);
             let outs = c.ports(
                 Some("cpal_client_.*_out:"),
@@ -281,26 +282,39 @@ impl Harness {
                 jack::PortFlags::IS_OUTPUT,
             );
             if !ins.is_empty() && !outs.is_empty() {
-                break (ins, outs);
+                match self.try_wire(&ins, &outs) {
+                    Ok(()) => return,
+                    Err(e) => eprintln!("harness: wiring failed ({e}), trying again"),
+                }
             }
             assert!(
                 t0.elapsed() < timeout,
                 "the daemon's JACK ports did not appear"
             );
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn try_wire(&self, ins: &[String], outs: &[String]) -> Result<(), jack::Error> {
+        let c = self.client();
+        // A retry finds the connections the failed try made.
+        let connect = |a: &str, b: &str| match c.connect_ports_by_name(a, b) {
+            Ok(()) | Err(jack::Error::PortAlreadyConnected(..)) => Ok(()),
+            Err(e) => Err(e),
         };
-        for p in &ins {
+        for p in ins {
             for sys in c.ports(Some("system:capture"), None, jack::PortFlags::IS_OUTPUT) {
                 let _ = c.disconnect_ports_by_name(&sys, p);
             }
-            c.connect_ports_by_name("harness:out", p).unwrap();
+            connect("harness:out", p)?;
         }
-        for p in &outs {
+        for p in outs {
             for sys in c.ports(Some("system:playback"), None, jack::PortFlags::IS_INPUT) {
                 let _ = c.disconnect_ports_by_name(p, &sys);
             }
-            c.connect_ports_by_name(p, "harness:in").unwrap();
+            connect(p, "harness:in")?;
         }
+        Ok(())
     }
 
     /// Starts playing and recording.
