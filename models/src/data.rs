@@ -86,9 +86,11 @@ impl Clip {
     }
 }
 
-/// Whether `dir` is a `widen make-dataset` output folder (it has a manifest).
+/// Whether `dir` is a `widen make-dataset` output folder: a manifest beside `hr/` and `lr/`
+/// (the corpus root of `cargo xtask corpus` has a manifest of its own, but no `hr/`).
 pub fn is_pairs_dir(dir: &Path) -> bool {
-    dir.join(widen_core::dataset::MANIFEST_FILE).is_file()
+    use widen_core::dataset::{HR_DIR, LR_DIR, MANIFEST_FILE};
+    dir.join(MANIFEST_FILE).is_file() && dir.join(HR_DIR).is_dir() && dir.join(LR_DIR).is_dir()
 }
 
 /// The training folder of a dataset root: the root itself when it is a `make-dataset` output,

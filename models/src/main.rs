@@ -145,6 +145,10 @@ struct TrainArgs {
     /// JSON file with defaults for these options (keys as the long flag names, `_` for `-`).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Generator: weight of over-predictions against under-predictions in the 4-8 kHz bands
+    /// of the L1/MSE loss (1 = symmetric; PESQ-WB punishes a too-loud band more).
+    #[arg(long, default_value_t = 1.0)]
+    over_weight: f64,
 }
 
 #[derive(Args)]
@@ -247,6 +251,7 @@ fn apply_config(a: &mut TrainArgs) -> Result<()> {
             "log_every" => a.log_every = val.as_u64().ok_or_else(bad)?,
             "eval_clips" => a.eval_clips = val.as_u64().ok_or_else(bad)? as usize,
             "seed" => a.seed = val.as_u64().ok_or_else(bad)?,
+            "over_weight" => a.over_weight = val.as_f64().ok_or_else(bad)?,
             "variant" => a.variant = val.as_str().ok_or_else(bad)?.to_string(),
             other => anyhow::bail!("{}: unknown option `{other}`", p.display()),
         }
@@ -283,6 +288,7 @@ fn train_cmd(kind: Kind2, mut a: TrainArgs) -> Result<()> {
         warm_start: a.warm_start,
         max_train_clips: a.max_train_clips,
         low_band_weight: 0.2,
+        over_weight: a.over_weight,
         max_minutes: a.max_minutes,
         warmup_steps: 500,
     };

@@ -78,6 +78,10 @@ pub struct TrainOptions {
     pub max_train_clips: Option<usize>,
     /// Weight of the low band (below the cutoff) in the reconstruction loss.
     pub low_band_weight: f64,
+    /// Weight of over-predictions (louder than the target) against under-predictions in the
+    /// L1 and MSE terms of the bands from the cutoff up to [`OVER_WEIGHT_MAX_HZ`] (1 =
+    /// symmetric; see [`recon`]).
+    pub over_weight: f64,
     /// Learning-rate warm-up steps.
     pub warmup_steps: u64,
     /// Stop (validate, checkpoint) after this many minutes of wall time; `--resume` continues.
@@ -100,13 +104,47 @@ fn crop(x: &Tensor, ctx: (usize, usize)) -> Tensor {
     x.narrow(2, ctx.0 as i64, t - (ctx.0 + ctx.1) as i64)
 }
 
+/// Upper edge of the bands [`TrainOptions::over_weight`] applies to: PESQ-WB's band edge.
+pub const OVER_WEIGHT_MAX_HZ: f32 = 8000.0;
+
+/// Per-band weights `[1, n_mels, 1]` of over-predictions: `over` for bands `hf_band..` whose
+/// centre lies below [`OVER_WEIGHT_MAX_HZ`], 1 elsewhere.
+///
+/// Why: PESQ-WB weighs an added disturbance (the output louder than the reference) more than a
+/// missing one, and hears up to 8 kHz, so a generated band that is too loud there costs more
+/// than one that is too quiet. A symmetric L1 predicts the median; weighting over-predictions
+/// `k` times predicts the `1 / (1 + k)` quantile instead: lower where the model is unsure (a
+/// wide conditional distribution), nearly unchanged where it is sure, unlike a uniform gain.
+pub(crate) fn over_weights(
+    mel: &widen_core::config::MelConfig,
+    hf_band: usize,
+    over: f64,
+    device: Device,
+) -> Tensor {
+    let top = spec::first_band_at_or_above(mel, OVER_WEIGHT_MAX_HZ);
+    let w: Vec<f32> = (0..mel.n_mels)
+        .map(|m| {
+            if m >= hf_band && m < top {
+                over as f32
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    Tensor::from_slice(&w)
+        .reshape([1, mel.n_mels as i64, 1])
+        .to_device(device)
+}
+
 /// Reconstruction loss (band-weighted L1 + MSE on log-mel, spectral convergence on the linear
-/// mel) and its parts.
-fn recon(pred: &Tensor, hr: &Tensor, w: &Tensor) -> (Tensor, [Tensor; 3]) {
+/// mel) and its parts. `over` weighs over-predictions per band in the L1 and MSE terms
+/// ([`over_weights`]).
+fn recon(pred: &Tensor, hr: &Tensor, w: &Tensor, over: &Tensor) -> (Tensor, [Tensor; 3]) {
     let d = pred - hr;
     let norm = w.sum(Kind::Float) * (d.size()[0] * d.size()[2]) as f64;
-    let l1 = (d.abs() * w).sum(Kind::Float) / &norm;
-    let mse = (d.square() * w).sum(Kind::Float) / &norm;
+    let (up, down) = (d.clamp_min(0.0), (-&d).clamp_min(0.0));
+    let l1 = ((&up * over + &down) * w).sum(Kind::Float) / &norm;
+    let mse = ((up.square() * over + down.square()) * w).sum(Kind::Float) / &norm;
     let lin_p = pred.clamp_max(MAX_LOG_MEL as f64).exp();
     let lin_h = hr.exp();
     let sc = ((&lin_p - &lin_h).square() * w).sum(Kind::Float).sqrt()
@@ -305,7 +343,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         log.write(
             serde_json::json!({"step": 0, "kind": "config", "variant": variant.as_str(),
             "loop": kind.as_str(), "batch_size": opts.batch_size, "frames": opts.frames,
-            "steps": opts.steps, "lr": opts.lr, "seed": opts.seed, "corpus_minutes": minutes,
+            "steps": opts.steps, "lr": opts.lr, "over_weight": opts.over_weight, "seed": opts.seed, "corpus_minutes": minutes,
             "generator": {"channels": gspec.channels, "dilations": gspec.dilations,
                 "context": [ctx.0, ctx.1]}, "device": format!("{dev:?}")}),
         )?;
@@ -327,6 +365,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     });
 
     let w = band_weights(n_mels, hf_band, opts.low_band_weight, dev);
+    let over = over_weights(&mel_cfg, hf_band, opts.over_weight, dev);
     let (adv_w, fm_w) = (0.05, 0.5);
     let mut acc = [0.0f64; 6];
     let mut acc_n = 0u64;
@@ -407,7 +446,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         let lr = lr_at(opts.lr, state.step, state.total_steps, opts.warmup_steps);
         let pred = gen.forward(&lr_t);
         let (pc, hc, lc) = (crop(&pred, ctx), crop(&hr_t, ctx), crop(&lr_t, ctx));
-        let (rec, parts) = recon(&pc, &hc, &w);
+        let (rec, parts) = recon(&pc, &hc, &w, &over);
         let mut d_loss = 0.0;
         let mut adv_v = 0.0;
         let loss = if let Some(d) = &disc {
@@ -519,4 +558,48 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         opts.out_dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The L1 + MSE part of [`recon`] for a constant error `d` (spectral convergence removed).
+    fn l1_mse(over: f64, d: f64, band: usize) -> f64 {
+        let mel = spec::mel_config(Variant::Quality);
+        let hf = spec::first_band_at_or_above(&mel, 4000.0);
+        let n = mel.n_mels as i64;
+        let w = band_weights(mel.n_mels, hf, 0.2, Device::Cpu);
+        let o = over_weights(&mel, hf, over, Device::Cpu);
+        let hr = Tensor::full([1, n, 4], -3.0, (Kind::Float, Device::Cpu));
+        // The error only in `band`.
+        let mut e = vec![0f32; mel.n_mels];
+        e[band] = d as f32;
+        let pred = &hr + Tensor::from_slice(&e).reshape([1, n, 1]);
+        let (_, [l1, mse, _]) = recon(&pred, &hr, &w, &o);
+        l1.double_value(&[]) + mse.double_value(&[])
+    }
+
+    #[test]
+    fn over_weight_applies_to_over_predictions_between_the_cutoff_and_8_khz() {
+        let mel = spec::mel_config(Variant::Quality);
+        let (b4, b8) = (
+            spec::first_band_at_or_above(&mel, 4000.0),
+            spec::first_band_at_or_above(&mel, OVER_WEIGHT_MAX_HZ),
+        );
+        for band in [b4, b8 - 1] {
+            let (up, down) = (l1_mse(3.0, 0.5, band), l1_mse(3.0, -0.5, band));
+            assert!(
+                (up / down - 3.0).abs() < 1e-4,
+                "band {band}: {up} vs {down}"
+            );
+            // Symmetric at 1.
+            assert!((l1_mse(1.0, 0.5, band) - l1_mse(1.0, -0.5, band)).abs() < 1e-7);
+        }
+        // Above 8 kHz and below the cutoff: symmetric whatever the weight.
+        for band in [b8, mel.n_mels - 1, b4 - 1, 0] {
+            let (up, down) = (l1_mse(3.0, 0.5, band), l1_mse(3.0, -0.5, band));
+            assert!((up - down).abs() < 1e-7, "band {band}: {up} vs {down}");
+        }
+    }
 }

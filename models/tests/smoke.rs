@@ -47,6 +47,7 @@ fn opts(corpus: &Path, out: &Path, steps: u64, resume: bool) -> TrainOptions {
         warm_start: None,
         max_train_clips: None,
         low_band_weight: 0.2,
+        over_weight: 1.0,
         max_minutes: None,
         warmup_steps: 3,
     }
@@ -254,6 +255,9 @@ fn make_dataset_pairs_are_a_fixed_training_set() {
     let summary = widen_core::dataset::run(cfg, |_| {}).unwrap();
     assert!(data::is_pairs_dir(&pairs));
     assert_eq!(data::train_dir(&pairs), pairs);
+    // A corpus root has a manifest too (`cargo xtask corpus` writes one), but no hr/ and lr/.
+    std::fs::write(corpus.join("manifest.jsonl"), "{}\n").unwrap();
+    assert!(!data::is_pairs_dir(&corpus));
     assert_eq!(data::train_dir(&corpus), corpus.join("train"));
 
     let rate = widen_core::config::SAMPLE_RATE;

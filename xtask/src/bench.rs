@@ -358,7 +358,14 @@ pub fn markdown(r: &Value, quality_md: Option<&str>) -> String {
         verdict(tv("one_core_at_least_50x_real_time"))
     );
     let _ = writeln!(m, "| streaming hop p99 under 2 ms: p99 of the blocks that run a model call divided by the hops that call produces (48 kHz / 128, 1 thread, the worse set) | {:.0} µs | {} |", num(&t["streaming_hop_p99_under_2ms"]["value_us"]), verdict(tv("streaming_hop_p99_under_2ms")));
-    let _ = writeln!(m, "| the same per model call (quality: 8 hops per call in the plugin and `widen live`, so one call must fit the real-time wrapper's margin, not one hop) | {:.0} µs | {} |", num(&t["streaming_call_p99_under_2ms"]["value_us"]), verdict(tv("streaming_call_p99_under_2ms")));
+    // A stricter reading than the issue's, shown for context: a quality model call covers 8
+    // hops, and what it must fit is the real-time wrapper's margin (a block or more), not 2 ms.
+    let call_verdict = match tv("streaming_call_p99_under_2ms") {
+        Some(true) => "under 2 ms (context, not a target)",
+        Some(false) => "over 2 ms (context, not a target)",
+        None => "not measured",
+    };
+    let _ = writeln!(m, "| for context, not a target: the same per model call (quality: 8 hops per call in the plugin and `widen live`; a call must fit the real-time wrapper's margin, at least one block, not one hop) | {:.0} µs | {call_verdict} |", num(&t["streaming_call_p99_under_2ms"]["value_us"]));
     let f = &t["memory_flat_in_length"];
     let _ = writeln!(m, "| memory flat in input length (peak RSS of `widen enhance`, longest / shortest input within 1.25x) | {:.0} s: {:.1} MiB, {:.0} s: {:.1} MiB ({:.2}x) | {} |\n", num(&f["shortest_seconds"]), num(&f["shortest_kib"]) / 1024.0, num(&f["longest_seconds"]), num(&f["longest_kib"]) / 1024.0, num(&f["ratio"]), verdict(tv("memory_flat_in_length")));
 
