@@ -1038,14 +1038,15 @@ fn enhance_streaming(
                 // Several CPU threads: segments of the file on parallel engines (the same
                 // output), when the synthesis streams and the file is long enough that the
                 // segments' pre-roll pays off; shorter files get one engine with all threads.
-                let parallel = models.workers.len() > 1
+                let parallel = models.worker_count > 1
                     && SegmentPlan::new(&cfg).is_some()
                     && info.frames.is_none_or(|n| {
                         n as f64 >= PARALLEL_MIN_SECONDS * info.sample_rate as f64
                     });
                 if parallel {
                     let engines = models
-                        .workers
+                        .workers()
+                        .map_err(|e| format!("{}: {e}", input.display()))?
                         .iter()
                         .map(|(g, v)| make(g, v))
                         .collect::<Result<Vec<_>, _>>()?;

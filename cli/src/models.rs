@@ -1,6 +1,7 @@
 //! Loading a model set and its ONNX Runtime sessions once per run (`enhance`, `vocoder-eval`).
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{anyhow, Result};
 use widen_core::config::contract;
@@ -17,10 +18,12 @@ pub struct Models {
     pub set: ModelSet,
     pub generator: SharedModel,
     pub vocoder: SharedModel,
-    /// With more than one CPU thread: one single-threaded (generator, vocoder) pair per
-    /// thread, for engines that process segments of a file in parallel
-    /// (`widen_core::engine::ParallelStream`). Empty otherwise.
-    pub workers: Vec<(SharedModel, SharedModel)>,
+    /// With more than one CPU thread: how many single-threaded (generator, vocoder) pairs
+    /// [`workers`](Self::workers) gives, one per thread, for engines that process segments of
+    /// a file in parallel (`widen_core::engine::ParallelStream`); 0 otherwise.
+    pub worker_count: usize,
+    /// The worker pairs, loaded on first use: a run of short files never needs them.
+    workers: OnceLock<Vec<(SharedModel, SharedModel)>>,
 }
 
 /// One (generator, vocoder) pair of sessions; the vocoder answers to the contract's output
@@ -41,8 +44,8 @@ fn pair(set: &ModelSet, options: &SessionOptions) -> Result<(SharedModel, Shared
 
 impl Models {
     /// The set in `dir`, else the embedded `variant`; sessions on `device` with `threads`
-    /// intra-op threads, plus `threads` single-threaded worker pairs on the CPU when `threads`
-    /// is above one. Errors are one line each.
+    /// intra-op threads (and, when `threads` is above one on the CPU, `threads`
+    /// single-threaded worker pairs on demand). Errors are one line each.
     pub fn load(
         dir: Option<&Path>,
         variant: Variant,
@@ -61,22 +64,34 @@ impl Models {
             intra_op_threads: threads,
         };
         let (generator, vocoder) = pair(&set, &options)?;
-        let workers = if device == Device::Cpu && threads > 1 {
-            let one = SessionOptions {
-                device,
-                intra_op_threads: 1,
-            };
-            (0..threads)
-                .map(|_| pair(&set, &one))
-                .collect::<Result<Vec<_>>>()?
+        let worker_count = if device == Device::Cpu && threads > 1 {
+            threads
         } else {
-            Vec::new()
+            0
         };
         Ok(Self {
             set,
             generator,
             vocoder,
-            workers,
+            worker_count,
+            workers: OnceLock::new(),
         })
+    }
+
+    /// The [`worker_count`](Self::worker_count) single-threaded CPU session pairs, loaded the
+    /// first time they are asked for (by whichever thread asks first).
+    pub fn workers(&self) -> Result<&[(SharedModel, SharedModel)]> {
+        if let Some(w) = self.workers.get() {
+            return Ok(w);
+        }
+        let one = SessionOptions {
+            device: Device::Cpu,
+            intra_op_threads: 1,
+        };
+        let loaded = (0..self.worker_count)
+            .map(|_| pair(&self.set, &one))
+            .collect::<Result<Vec<_>>>()?;
+        // Another thread may have won the race: either set is the same.
+        Ok(self.workers.get_or_init(|| loaded))
     }
 }
