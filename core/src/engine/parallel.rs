@@ -128,26 +128,41 @@ impl SegmentPlan {
 /// With one engine, or a configuration [`SegmentPlan::new`] cannot cut, it is one stream on
 /// the first engine. The engines must share one configuration.
 pub struct ParallelStream {
+    mode: Mode,
+}
+
+/// How a [`ParallelStream`] runs.
+enum Mode {
+    /// One stream on one engine (one engine given, or a configuration that cannot be cut).
+    Single(Box<OfflineStream>),
+    /// Segments on several engines.
+    Segments(Segments),
+}
+
+/// The segmenting state of a [`ParallelStream`].
+struct Segments {
     engines: Vec<Engine>,
-    plan: Option<SegmentPlan>,
+    plan: SegmentPlan,
     segment: usize,
     /// Input from absolute sample `buf_start` on.
     buf: Vec<f32>,
     buf_start: usize,
     /// Input before this absolute sample has been turned into output.
     done: usize,
-    /// The single stream (no plan, or one engine).
-    single: Option<OfflineStream>,
 }
 
 impl std::fmt::Debug for ParallelStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParallelStream")
-            .field("engines", &self.engines.len())
-            .field("plan", &self.plan)
-            .field("segment", &self.segment)
-            .field("done", &self.done)
-            .finish()
+        let mut d = f.debug_struct("ParallelStream");
+        match &self.mode {
+            Mode::Single(_) => d.field("engines", &1),
+            Mode::Segments(g) => d
+                .field("engines", &g.engines.len())
+                .field("plan", &g.plan)
+                .field("segment", &g.segment)
+                .field("done", &g.done),
+        };
+        d.finish()
     }
 }
 
@@ -169,74 +184,84 @@ impl ParallelStream {
                 found: "engines with different configurations".into(),
             });
         }
-        let plan = SegmentPlan::new(&cfg).filter(|_| engines.len() > 1);
-        let single = match plan {
-            Some(_) => None,
-            None => Some(OfflineStream::new(engines.remove(0))),
+        let mode = match SegmentPlan::new(&cfg).filter(|_| engines.len() > 1) {
+            Some(plan) => Mode::Segments(Segments {
+                segment: plan.segment(cfg.input_rate),
+                engines,
+                plan,
+                buf: Vec::new(),
+                buf_start: 0,
+                done: 0,
+            }),
+            None => Mode::Single(Box::new(OfflineStream::new(engines.remove(0)))),
         };
-        Ok(Self {
-            segment: plan.map_or(0, |p| p.segment(cfg.input_rate)),
-            engines,
-            plan,
-            buf: Vec::new(),
-            buf_start: 0,
-            done: 0,
-            single,
-        })
+        Ok(Self { mode })
     }
 
     /// Cuts segments of about `seconds` of input instead of [`SEGMENT_SECONDS`] (rounded up to
     /// the grid; shorter segments cost more pre-roll, longer ones more memory).
     pub fn with_segment_seconds(mut self, seconds: f64) -> Self {
-        if let Some(p) = self.plan {
-            let rate = self.engines[0].config().input_rate as f64;
+        if let Mode::Segments(g) = &mut self.mode {
+            let rate = g.engines[0].config().input_rate as f64;
             let target = (seconds.max(0.0) * rate) as usize;
-            self.segment = target.div_ceil(p.grid).max(1) * p.grid;
+            g.segment = target.div_ceil(g.plan.grid).max(1) * g.plan.grid;
         }
         self
     }
 
     /// The engines' [`StageTimes`] summed (CPU time across the parallel engines).
     pub fn stage_times(&self) -> StageTimes {
-        let one = self.single.as_ref().map(|s| s.engine().stage_times());
-        self.engines
-            .iter()
-            .map(|e| e.stage_times())
-            .chain(one)
-            .fold(StageTimes::default(), |acc, t| acc.plus(&t))
+        match &self.mode {
+            Mode::Single(s) => s.engine().stage_times(),
+            Mode::Segments(g) => g
+                .engines
+                .iter()
+                .fold(StageTimes::default(), |acc, e| acc.plus(&e.stage_times())),
+        }
     }
 
     /// Zeroes the engines' [`StageTimes`].
     pub fn clear_stage_times(&mut self) {
-        for e in &mut self.engines {
-            e.clear_stage_times();
-        }
-        if let Some(s) = self.single.as_mut() {
-            s.engine_mut().clear_stage_times();
+        match &mut self.mode {
+            Mode::Single(s) => s.engine_mut().clear_stage_times(),
+            Mode::Segments(g) => g.engines.iter_mut().for_each(|e| e.clear_stage_times()),
         }
     }
 
     /// Whether the signal is processed in parallel segments.
     pub fn is_parallel(&self) -> bool {
-        self.single.is_none()
-    }
-
-    fn rates(&self) -> (u64, u64) {
-        let c = self.engines[0].config();
-        (c.input_rate as u64, c.output_rate as u64)
+        matches!(self.mode, Mode::Segments(_))
     }
 
     /// Feeds `input` and appends the output that is ready to `out`; returns how many samples
     /// were appended.
     pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<usize, EngineError> {
-        if let Some(s) = self.single.as_mut() {
-            return s.push(input, out);
+        match &mut self.mode {
+            Mode::Single(s) => s.push(input, out),
+            Mode::Segments(g) => g.push(input, out),
         }
+    }
+
+    /// Ends the stream: appends the rest, so that the output totals
+    /// `round(n_in * output_rate / input_rate)` samples, and starts a new stream.
+    pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<usize, EngineError> {
+        match &mut self.mode {
+            Mode::Single(s) => s.finish(out),
+            Mode::Segments(g) => g.finish(out),
+        }
+    }
+}
+
+impl Segments {
+    fn rates(&self) -> (u64, u64) {
+        let c = self.engines[0].config();
+        (c.input_rate as u64, c.output_rate as u64)
+    }
+
+    fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<usize, EngineError> {
         let start = out.len();
         self.buf.extend_from_slice(input);
-        let Some(plan) = self.plan else {
-            return Ok(0);
-        };
+        let plan = self.plan;
         // Segments of `segment` samples, the first window's first one from 0 (no pre-roll,
         // so `pre` longer), every later cut a `k * grid + pre` point.
         loop {
@@ -252,30 +277,24 @@ impl ParallelStream {
         Ok(out.len() - start)
     }
 
-    /// Ends the stream: appends the rest, so that the output totals
-    /// `round(n_in * output_rate / input_rate)` samples, and starts a new stream.
-    pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<usize, EngineError> {
-        if let Some(s) = self.single.as_mut() {
-            return s.finish(out);
-        }
+    fn finish(&mut self, out: &mut Vec<f32>) -> Result<usize, EngineError> {
         let start = out.len();
         let end = self.buf_start + self.buf.len();
-        if let Some(plan) = self.plan {
-            // The rest in up to one segment per engine, none shorter than the grid or twice
-            // the pre-roll (that would cost more than it saves), cut at `k * grid + pre`.
-            let rest = end - self.done;
-            let min_len = (2 * plan.pre).max(plan.grid);
-            let n = (rest / min_len).clamp(1, self.engines.len());
-            let mut cuts = vec![self.done];
-            for i in 1..n {
-                let c = plan.cut_at_or_after(self.done + i * rest / n);
-                if c > cuts[cuts.len() - 1] && c < end {
-                    cuts.push(c);
-                }
+        let plan = self.plan;
+        // The rest in up to one segment per engine, none shorter than the grid or twice the
+        // pre-roll (that would cost more than it saves), cut at `k * grid + pre`.
+        let rest = end - self.done;
+        let min_len = (2 * plan.pre).max(plan.grid);
+        let n = (rest / min_len).clamp(1, self.engines.len());
+        let mut cuts = vec![self.done];
+        for i in 1..n {
+            let c = plan.cut_at_or_after(self.done + i * rest / n);
+            if c > cuts[cuts.len() - 1] && c < end {
+                cuts.push(c);
             }
-            cuts.push(end);
-            self.run(&cuts, true, out)?;
         }
+        cuts.push(end);
+        self.run(&cuts, true, out)?;
         self.buf.clear();
         self.buf_start = 0;
         self.done = 0;
@@ -286,9 +305,7 @@ impl ParallelStream {
     /// then `k * grid + pre` points, with `last` the end of the signal) in parallel and appends
     /// their output in order.
     fn run(&mut self, cuts: &[usize], last: bool, out: &mut Vec<f32>) -> Result<(), EngineError> {
-        let Some(plan) = self.plan else {
-            return Ok(());
-        };
+        let plan = self.plan;
         let (r_in, r_out) = self.rates();
         let to_out = |n: usize| (n as u64 * r_out / r_in) as usize;
         let end = self.buf_start + self.buf.len();
