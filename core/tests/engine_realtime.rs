@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use engine_common::*;
 use widen_core::engine::mock::{Faulty, MockGenerator, MockVocoder};
-use widen_core::engine::{Engine, EngineConfig, RealtimeEngine, RealtimeOptions, StreamProcessor};
+use widen_core::engine::{
+    Engine, EngineConfig, RealtimeEngine, RealtimeMonitor, RealtimeOptions, StreamProcessor,
+};
 
 /// The engine's own streaming output for `x` in blocks of `block` (latency included).
 fn engine_output(cfg: &EngineConfig, x: &[f32], block: usize) -> Vec<f32> {
@@ -19,6 +21,16 @@ fn engine_output(cfg: &EngineConfig, x: &[f32], block: usize) -> Vec<f32> {
         e.process_block(i, o).unwrap();
     }
     y
+}
+
+/// Waits (up to 20 s) until the worker has processed `pushed` input samples or `until()`
+/// holds: the time a real audio period would give it, deterministically.
+fn wait_for_worker(monitor: &RealtimeMonitor, pushed: u64, until: impl Fn() -> bool) {
+    let start = Instant::now();
+    while monitor.processed_samples() < pushed && !until() {
+        assert!(start.elapsed() < Duration::from_secs(20), "worker stuck");
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 fn slow_engine(cfg: &EngineConfig, block: usize, delay_ms: u64, every: u64, limit: u64) -> Engine {
@@ -80,12 +92,7 @@ fn wrapper_equals_engine_when_the_worker_keeps_up() {
         let mut y = vec![0.0f32; x.len()];
         let mut pushed = 0u64;
         for (i, o) in x.chunks(block).zip(y.chunks_mut(block)) {
-            // Give the worker the time a real audio period would (deterministically).
-            let start = Instant::now();
-            while monitor.processed_samples() < pushed {
-                assert!(start.elapsed() < Duration::from_secs(20), "worker stuck");
-                std::thread::sleep(Duration::from_micros(200));
-            }
+            wait_for_worker(&monitor, pushed, || false);
             rt.process(i, o).unwrap();
             pushed += i.len() as u64;
         }
@@ -133,11 +140,7 @@ fn one_extra_block_of_margin_absorbs_back_to_back_calls() {
             // Calls in pairs: the first after the worker has caught up (a regular cycle), the
             // second at once (the catch-up cycle).
             if k % 2 == 0 {
-                let start = Instant::now();
-                while monitor.processed_samples() < pushed {
-                    assert!(start.elapsed() < Duration::from_secs(20), "worker stuck");
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+                wait_for_worker(&monitor, pushed, || false);
             }
             rt.process(i, o).unwrap();
             pushed += i.len() as u64;
@@ -251,11 +254,7 @@ fn stalled_worker_overflow_resynchronises_and_reset_restarts() {
     let mut pushed = 0u64;
     while stalled.load(Ordering::Acquire) == 0 {
         pushed += feed(&mut rt);
-        let start = Instant::now();
-        while monitor.processed_samples() < pushed && stalled.load(Ordering::Acquire) == 0 {
-            assert!(start.elapsed() < Duration::from_secs(20), "worker stuck");
-            std::thread::sleep(Duration::from_micros(200));
-        }
+        wait_for_worker(&monitor, pushed, || stalled.load(Ordering::Acquire) > 0);
     }
     // ...then 5 s of audio as fast as possible: more than the queue holds.
     for _ in 0..5 * rate as usize / block {
@@ -278,11 +277,7 @@ fn stalled_worker_overflow_resynchronises_and_reset_restarts() {
     let mut pushed = 0u64;
     let mut late_after = 0;
     for k in 0..(settle + 50) {
-        let start = Instant::now();
-        while monitor.processed_samples() < pushed {
-            assert!(start.elapsed() < Duration::from_secs(20), "worker stuck");
-            std::thread::sleep(Duration::from_micros(200));
-        }
+        wait_for_worker(&monitor, pushed, || false);
         if k == settle {
             late_after = monitor.stats().late_blocks;
         }
