@@ -104,52 +104,12 @@ pub fn vocoder_spec(variant: Variant) -> Result<VocosSpec> {
     })
 }
 
-/// A fixed map from log-mel to log-magnitude: bin `k` takes the filterbank-weighted mean of the
-/// log-mels covering it, each corrected by the log of its filter's total weight, so a flat
-/// spectrum of magnitude `a` (whose mel band `m` is `a * sum_k fb[m][k]`) maps back to `ln a`.
+/// A fixed map from log-mel to log-magnitude: the core's [`MelFilterbank::log_inverse`] (bin
+/// `k` takes the filterbank-weighted mean of the log-mels covering it, each corrected by the log
+/// of its filter's total weight, so a flat spectrum maps back to its own level).
 pub fn mel_inversion_prior(mel: &MelConfig) -> Result<MagPrior> {
     let fb = MelFilterbank::new(mel).context("building the mel filterbank")?;
-    let (n_mels, n_bins) = (fb.n_mels(), fb.n_bins());
-    let w = fb.weights();
-    let log_sums: Vec<f64> = (0..n_mels)
-        .map(|m| {
-            let s: f64 = w[m * n_bins..(m + 1) * n_bins]
-                .iter()
-                .map(|&v| f64::from(v))
-                .sum();
-            s.max(f64::MIN_POSITIVE).ln()
-        })
-        .collect();
-    // Centre bin of each filter, for bins no filter covers (DC, Nyquist).
-    let centres: Vec<usize> = (0..n_mels)
-        .map(|m| {
-            let row = &w[m * n_bins..(m + 1) * n_bins];
-            (0..n_bins)
-                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut weight = vec![0.0f32; n_bins * n_mels];
-    let mut bias = vec![0.0f32; n_bins];
-    for k in 0..n_bins {
-        let column: Vec<f64> = (0..n_mels).map(|m| f64::from(w[m * n_bins + k])).collect();
-        let total: f64 = column.iter().sum();
-        let row = &mut weight[k * n_mels..(k + 1) * n_mels];
-        let mut b = 0.0f64;
-        if total > 0.0 {
-            for (m, c) in column.iter().enumerate() {
-                row[m] = (c / total) as f32;
-                b -= c / total * log_sums[m];
-            }
-        } else {
-            let nearest = (0..n_mels)
-                .min_by_key(|&m| centres[m].abs_diff(k))
-                .unwrap_or(0);
-            row[nearest] = 1.0;
-            b = -log_sums[nearest];
-        }
-        bias[k] = b as f32;
-    }
+    let (weight, bias) = fb.log_inverse();
     Ok(MagPrior { weight, bias })
 }
 

@@ -171,8 +171,8 @@ impl MelFilterbank {
     /// corrected by the log of its filter's total weight, so a flat spectrum of magnitude `a`
     /// (whose band `m` is `a * sum_k w[m][k]`) maps back to `ln a` wherever filters overlap.
     /// Bins no filter covers (DC, Nyquist) copy the nearest filter's band. Returns the weight
-    /// row-major `[n_bins][n_mels]` and the bias `[n_bins]`. (The same map as the placeholder
-    /// vocoder prior of `cargo xtask gen-default-models`.)
+    /// row-major `[n_bins][n_mels]` and the bias `[n_bins]`. (`cargo xtask gen-default-models`
+    /// uses it as the placeholder vocoder's prior.)
     pub fn log_inverse(&self) -> (Vec<f32>, Vec<f32>) {
         let (n_mels, n_bins, w) = (self.n_mels, self.n_bins, &self.weights);
         let log_sums: Vec<f64> = (0..n_mels)
