@@ -193,6 +193,25 @@ pub fn gl_scores(
     clips: &[Clip],
     amount: f32,
 ) -> Result<Scores> {
+    synth_scores(
+        variant,
+        spec,
+        trained,
+        clips,
+        amount,
+        Synthesis::GriffinLim { iterations: 32 },
+    )
+}
+
+/// [`gl_scores`] with another synthesis (not the vocoder, which needs its own weights).
+pub fn synth_scores(
+    variant: Variant,
+    spec: &ResCnnSpec,
+    trained: &nn::VarStore,
+    clips: &[Clip],
+    amount: f32,
+    synthesis: Synthesis,
+) -> Result<Scores> {
     let weights = crate::export::trained_weights(trained)?;
     let system = crate::evaluate::System::Generator {
         variant,
@@ -200,7 +219,7 @@ pub fn gl_scores(
         weights: &weights,
         amount,
         cutoff_hz: widen_core::config::model::DEFAULT_CUTOFF_HZ,
-        synthesis: Synthesis::GriffinLim { iterations: 32 },
+        synthesis,
         vocoder: None,
     };
     Ok((&crate::evaluate::score(&system, clips)?.1).into())
