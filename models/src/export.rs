@@ -87,8 +87,24 @@ pub fn export_set(
         state.corpus_minutes
     ));
     sc.provenance.steps = Some(state.step);
+    // The base's vocoder stays, and so does what its provenance says about it.
+    let vocoder_metrics = sc.provenance.metrics.get("vocoder").cloned();
+    let vocoder_note = sc
+        .provenance
+        .notes
+        .find("Vocoder:")
+        .map(|i| sc.provenance.notes[i..].to_string());
     sc.provenance.metrics = info.metrics.clone();
-    sc.provenance.notes = info.notes.clone();
+    if let Some(v) = vocoder_metrics {
+        if !sc.provenance.metrics.is_object() {
+            sc.provenance.metrics = serde_json::json!({});
+        }
+        sc.provenance.metrics["vocoder"] = v;
+    }
+    sc.provenance.notes = match vocoder_note {
+        Some(v) => format!("{} {v}", info.notes),
+        None => info.notes.clone(),
+    };
     std::fs::write(out.join("generator.onnx"), &bytes)?;
     std::fs::write(
         out.join(widen_core::config::model::SIDECAR_FILE),
