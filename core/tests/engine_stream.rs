@@ -651,38 +651,9 @@ fn translation_baseline_keeps_the_low_band_and_fills_the_high_band() {
     assert!(err.to_string().contains("splice"), "{err}");
 }
 
-/// A generator that counts the frames it is run on.
-struct Counting {
-    inner: MockGenerator,
-    frames: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl widen_core::engine::ModelRuntime for Counting {
-    fn run(
-        &mut self,
-        input: &[f32],
-        channels: usize,
-        frames: usize,
-        outputs: &mut [Vec<f32>],
-    ) -> Result<(), widen_core::runtime::RuntimeError> {
-        self.frames
-            .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
-        self.inner.run(input, channels, frames, outputs)
-    }
-    fn input_name(&self) -> &str {
-        self.inner.input_name()
-    }
-    fn output_names(&self) -> &[String] {
-        self.inner.output_names()
-    }
-    fn output_channels(&self) -> &[usize] {
-        self.inner.output_channels()
-    }
-}
-
 #[test]
 fn offline_end_runs_only_the_frames_the_output_needs() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
     // Resampling both ways, phase copy and vocoder; lengths that end anywhere in a chunk (a
     // long one, as offline: the last chunk's synthesis then runs far ahead of the output).
@@ -701,17 +672,14 @@ fn offline_end_runs_only_the_frames_the_output_needs() {
         let x = speech(rate_in, 1.6);
         for len in [x.len() / 3, x.len() / 2 + 77, x.len() - 5] {
             let x = &x[..len];
-            let counted = Arc::new(AtomicUsize::new(0));
-            let g = Counting {
-                inner: MockGenerator::new(cfg.mel.n_mels, SPLIT_BAND, 3),
-                frames: Arc::clone(&counted),
-            };
+            let g = Faulty::new(MockGenerator::new(cfg.mel.n_mels, SPLIT_BAND, 3));
+            let counted = Arc::clone(&g.frames_run);
             let v = (synthesis == Synthesis::Vocoder)
                 .then(|| Box::new(MockVocoder::new(&cfg.mel, 2, 1.0).unwrap()) as _);
             let mut e = Engine::new(cfg.clone(), Box::new(g), v, 4096).unwrap();
             // `process_offline` tells the engine where the output ends...
             let limited = process_offline(&mut e, x).unwrap();
-            let run_limited = counted.swap(0, Ordering::Relaxed);
+            let run_limited = counted.swap(0, Ordering::Relaxed) as usize;
             // ...plain streaming does not: every chunk runs whole.
             e.reset();
             let lat = e.latency_samples();
@@ -724,7 +692,7 @@ fn offline_end_runs_only_the_frames_the_output_needs() {
                 e.process(&pad, &mut full).unwrap();
             }
             full.drain(..lat);
-            let run_full = counted.load(Ordering::Relaxed);
+            let run_full = counted.load(Ordering::Relaxed) as usize;
             assert!(full.len() >= limited.len());
             let err = max_abs_diff(&limited, &full[..limited.len()]);
             assert!(

@@ -243,6 +243,9 @@ pub struct Faulty<R> {
     pub hold: Option<Arc<AtomicBool>>,
     /// Slow runs begun so far, readable from another thread (a test knows the stall began).
     pub slow_started: Arc<AtomicU64>,
+    /// Frames run on so far (all runs), readable from another thread (how much model work
+    /// the engine asked for).
+    pub frames_run: Arc<AtomicU64>,
     /// Every n-th run writes NaN into all its outputs (0 = never).
     pub nan_every: u64,
     /// Every n-th run returns an error (0 = never).
@@ -261,6 +264,7 @@ impl<R> Faulty<R> {
             slow_limit: 0,
             hold: None,
             slow_started: Arc::default(),
+            frames_run: Arc::default(),
             nan_every: 0,
             fail_every: 0,
             runs: 0,
@@ -283,6 +287,7 @@ impl<R: ModelRuntime> ModelRuntime for Faulty<R> {
         outputs: &mut [Vec<f32>],
     ) -> Result<(), RuntimeError> {
         self.runs += 1;
+        self.frames_run.fetch_add(frames as u64, Ordering::Relaxed);
         let hit = |every: u64| every != 0 && self.runs.is_multiple_of(every);
         if hit(self.fail_every) {
             return Err(RuntimeError::Inference {
