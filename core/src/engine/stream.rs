@@ -649,13 +649,10 @@ impl Engine {
         // Frames of this chunk the output needs (all of them unless `limit_output` says so).
         let need = (self.generator_due() - k * c as u64) as usize;
         if k * c as u64 > self.gen_last {
-            for i in 0..c {
-                let t = k * c as u64 + i as u64;
-                self.hr_ring.get_mut(t).fill(self.floor);
-                self.hr_ok.get_mut(t)[0] = true;
-            }
+            self.silence_frames(k * c as u64..(k + 1) * c as u64);
             return self.chunk_done(t0);
         }
+        self.silence_frames(k * c as u64 + need as u64..(k + 1) * c as u64);
         let t_len = self.gen_ctx.left + need + self.gen_ctx.right;
         let start = (k * c as u64) as i64 - self.gen_ctx.left as i64;
         let ring = &self.lr_ring;
@@ -686,11 +683,6 @@ impl Engine {
                 found: format!("{} values", out.len()),
             });
         }
-        for i in need..c {
-            let t = k * c as u64 + i as u64;
-            self.hr_ring.get_mut(t).fill(self.floor);
-            self.hr_ok.get_mut(t)[0] = true;
-        }
         for i in 0..need {
             let t = k * c as u64 + i as u64;
             let col = self.gen_ctx.left + i;
@@ -708,6 +700,14 @@ impl Engine {
             self.hr_ok.get_mut(t)[0] = ok;
         }
         self.chunk_done(t0)
+    }
+
+    /// Generated band of `frames` set to silence (frames past what `limit_output` needs).
+    fn silence_frames(&mut self, frames: std::ops::Range<u64>) {
+        for t in frames {
+            self.hr_ring.get_mut(t).fill(self.floor);
+            self.hr_ok.get_mut(t)[0] = true;
+        }
     }
 
     /// Counts the generator chunk as done and runs the synthesis chunks that become ready.
