@@ -149,6 +149,10 @@ struct TrainArgs {
     /// of the L1/MSE loss (1 = symmetric; PESQ-WB punishes a too-loud band more).
     #[arg(long, default_value_t = 1.0)]
     over_weight: f64,
+    /// Generator runs: also keep each validation's generator as
+    /// `<out-dir>/snapshots/generator-<step>.safetensors`.
+    #[arg(long)]
+    keep_snapshots: bool,
 }
 
 #[derive(Args)]
@@ -250,6 +254,7 @@ fn apply_config(a: &mut TrainArgs) -> Result<()> {
             "lr" => a.lr = Some(val.as_f64().ok_or_else(bad)?),
             "frames" => a.frames = Some(val.as_u64().ok_or_else(bad)? as usize),
             "val_every" => a.val_every = val.as_u64().ok_or_else(bad)?,
+            "keep_snapshots" => a.keep_snapshots = val.as_bool().ok_or_else(bad)?,
             "log_every" => a.log_every = val.as_u64().ok_or_else(bad)?,
             "eval_clips" => a.eval_clips = val.as_u64().ok_or_else(bad)? as usize,
             "seed" => a.seed = val.as_u64().ok_or_else(bad)?,
@@ -291,6 +296,7 @@ fn train_cmd(kind: Kind2, mut a: TrainArgs) -> Result<()> {
         max_train_clips: a.max_train_clips,
         low_band_weight: 0.2,
         over_weight: a.over_weight,
+        keep_snapshots: a.keep_snapshots,
         max_minutes: a.max_minutes,
         warmup_steps: 500,
     };

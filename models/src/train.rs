@@ -86,6 +86,9 @@ pub struct TrainOptions {
     pub warmup_steps: u64,
     /// Stop (validate, checkpoint) after this many minutes of wall time; `--resume` continues.
     pub max_minutes: Option<f64>,
+    /// Also keep the generator of every validation as `snapshots/generator-<step>.safetensors`
+    /// (for choosing a step afterwards on the hold-out with `evaluate`).
+    pub keep_snapshots: bool,
 }
 
 /// Per-band weights `[1, n_mels, 1]`: 1 above the high-band edge, `low` below.
@@ -532,6 +535,12 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
             let step_now = state.step;
             let better = validate_now(&mut state, &gvs, &gen, &mut log, step_now)?;
             save(&latest, &state, &gvs, &gopt, &dvs, &dopt)?;
+            if opts.keep_snapshots {
+                let dir = opts.out_dir.join("snapshots");
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                gvs.save(dir.join(format!("generator-{step_now}.safetensors")))?;
+            }
             if better {
                 save(&best_dir, &state, &gvs, &gopt, &dvs, &dopt)?;
             }

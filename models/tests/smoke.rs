@@ -48,6 +48,7 @@ fn opts(corpus: &Path, out: &Path, steps: u64, resume: bool) -> TrainOptions {
         max_train_clips: None,
         low_band_weight: 0.2,
         over_weight: 1.0,
+        keep_snapshots: true,
         max_minutes: None,
         warmup_steps: 3,
     }
@@ -83,6 +84,8 @@ fn short_training_lowers_the_loss_resumes_exactly_and_exports() {
         "latest/generator.safetensors",
         "best/generator.safetensors",
         "curves.png",
+        "snapshots/generator-10.safetensors",
+        "snapshots/generator-20.safetensors",
     ] {
         assert!(a.join(f).exists(), "{f} missing");
     }
