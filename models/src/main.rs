@@ -489,7 +489,7 @@ fn export_generator(
         synthesis,
         notes: format!(
             "generator trained by widen-train {} ({} steps, batch {}, {} frames, seed {}); \
-             residual 1-D CNN {} channels, dilations {:?}; amount chosen on in-corpus hold-out clips",
+             residual 1-D CNN {} channels, dilations {:?}; amount chosen on in-corpus hold-out clips.",
             state.kind, state.step, state.batch_size, state.frames, state.seed, gspec.channels, gspec.dilations
         ),
         metrics,
