@@ -275,32 +275,48 @@ fn train_cmd(kind: Kind2, mut a: TrainArgs) -> Result<()> {
     let frames = a.frames.unwrap_or(128);
     let batch_size = a.batch_size.unwrap_or(16).max(1);
     let steps = total_steps(&a, variant, frames, batch_size)?;
+    let lr = a.lr.unwrap_or(match kind {
+        Kind2::Cnn => 1e-3,
+        Kind2::Gan => 2e-4,
+    });
     let opts = TrainOptions {
+        run: run_options(&a, variant, (frames, batch_size, steps), lr, 500)?,
+        eval_clips: a.eval_clips,
+        warm_start: a.warm_start,
+        low_band_weight: 0.2,
+        over_weight: a.over_weight,
+        keep_snapshots: a.keep_snapshots,
+    };
+    train::run(kind, &opts)
+}
+
+/// The options both training loops share, from the command line; `shape` is (frames, batch size,
+/// steps).
+fn run_options(
+    a: &TrainArgs,
+    variant: Variant,
+    shape: (usize, usize, u64),
+    lr: f64,
+    warmup_steps: u64,
+) -> Result<train::RunOptions> {
+    let (frames, batch_size, steps) = shape;
+    Ok(train::RunOptions {
         variant,
-        corpus_dir: a.dataset_dir,
-        out_dir: a.out_dir,
+        corpus_dir: a.dataset_dir.clone(),
+        out_dir: a.out_dir.clone(),
         batch_size,
         steps,
         resume: a.resume,
         device: cuda::device(&a.device)?,
         seed: a.seed,
-        lr: a.lr.unwrap_or(match kind {
-            Kind2::Cnn => 1e-3,
-            Kind2::Gan => 2e-4,
-        }),
+        lr,
         frames,
         val_every: a.val_every.max(1),
         log_every: a.log_every.max(1),
-        eval_clips: a.eval_clips,
-        warm_start: a.warm_start,
         max_train_clips: a.max_train_clips,
-        low_band_weight: 0.2,
-        over_weight: a.over_weight,
-        keep_snapshots: a.keep_snapshots,
+        warmup_steps,
         max_minutes: a.max_minutes,
-        warmup_steps: 500,
-    };
-    train::run(kind, &opts)
+    })
 }
 
 /// `--steps`, or `--epochs` passes over the training audio, or 20 000.
@@ -332,32 +348,19 @@ fn vocoder_cmd(v: VocoderArgs) -> Result<()> {
     });
     let batch_size = a.batch_size.unwrap_or(8).max(1);
     let steps = total_steps(&a, variant, frames, batch_size)?;
+    let lr = a.lr.unwrap_or(if v.finetune_on_generator.is_some() {
+        2e-4
+    } else {
+        5e-4
+    });
     let opts = vtrain::VocoderOptions {
-        variant,
-        corpus_dir: a.dataset_dir,
-        out_dir: a.out_dir,
-        batch_size,
-        steps,
-        resume: a.resume,
-        device: cuda::device(&a.device)?,
-        seed: a.seed,
-        lr: a.lr.unwrap_or(if v.finetune_on_generator.is_some() {
-            2e-4
-        } else {
-            5e-4
-        }),
-        frames,
-        val_every: a.val_every.max(1),
-        log_every: a.log_every.max(1),
+        run: run_options(&a, variant, (frames, batch_size, steps), lr, 200)?,
         holdout_clips: v.holdout_clips,
         warm_start: a.warm_start,
         finetune_on_generator: v.finetune_on_generator,
-        max_train_clips: a.max_train_clips,
         low_band_weight: v.low_band_weight,
-        warmup_steps: 200,
         disc_start: v.disc_start,
         disc_width: v.disc_width,
-        max_minutes: a.max_minutes,
     };
     vtrain::run(&opts)
 }

@@ -43,12 +43,13 @@ impl Kind2 {
     }
 }
 
-/// Options of a training run.
+/// The options every training loop (generator and vocoder) takes.
 #[derive(Debug, Clone)]
-pub struct TrainOptions {
+pub struct RunOptions {
     /// Model set.
     pub variant: Variant,
-    /// Corpus root with `train/` and `eval/` (from `cargo xtask corpus`).
+    /// Corpus root with `train/` and `eval/` (from `cargo xtask corpus`), or a `widen
+    /// make-dataset` output folder.
     pub corpus_dir: PathBuf,
     /// Run folder (checkpoints, log, plot).
     pub out_dir: PathBuf,
@@ -66,26 +67,33 @@ pub struct TrainOptions {
     pub lr: f64,
     /// Mel frames per example.
     pub frames: usize,
-    /// Validate every this many steps.
+    /// Validate and checkpoint every this many steps.
     pub val_every: u64,
     /// Log the training loss every this many steps.
     pub log_every: u64,
+    /// Use only the first N training clips (smoke tests); `None` = all.
+    pub max_train_clips: Option<usize>,
+    /// Learning-rate warm-up steps.
+    pub warmup_steps: u64,
+    /// Stop (validate, checkpoint) after this many minutes of wall time; `--resume` continues.
+    pub max_minutes: Option<f64>,
+}
+
+/// Options of a generator training run (CNN or GAN loop).
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// What every training loop takes.
+    pub run: RunOptions,
     /// Eval-split clips scored with Griffin-Lim at each validation (0 = none).
     pub eval_clips: usize,
     /// GAN only: CNN checkpoint folder to start from.
     pub warm_start: Option<PathBuf>,
-    /// Limit the training corpus to these minutes (smoke tests); `None` = all.
-    pub max_train_clips: Option<usize>,
     /// Weight of the low band (below the cutoff) in the reconstruction loss.
     pub low_band_weight: f64,
     /// Weight of over-predictions (louder than the target) against under-predictions in the
     /// L1 and MSE terms of the bands from the cutoff up to [`OVER_WEIGHT_MAX_HZ`] (1 =
     /// symmetric; see [`recon`]).
     pub over_weight: f64,
-    /// Learning-rate warm-up steps.
-    pub warmup_steps: u64,
-    /// Stop (validate, checkpoint) after this many minutes of wall time; `--resume` continues.
-    pub max_minutes: Option<f64>,
     /// Also keep the generator of every validation as `snapshots/generator-<step>.safetensors`
     /// (for choosing a step afterwards on the hold-out with `evaluate`).
     pub keep_snapshots: bool,
@@ -234,23 +242,24 @@ pub(crate) fn load_splits(
     ))
 }
 
-/// Runs the CNN or GAN loop to `opts.steps`.
+/// Runs the CNN or GAN loop to `opts.run.steps`.
 pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     let t_start = Instant::now();
-    let variant = opts.variant;
+    let variant = opts.run.variant;
     let mel_cfg = spec::mel_config(variant);
     let gspec = spec::generator_spec(variant);
     let n_mels = mel_cfg.n_mels;
     let hf_band =
         spec::first_band_at_or_above(&mel_cfg, widen_core::config::lsd::HIGH_BAND_HZ as f32);
     let mel = LogMel::new(mel_cfg.clone())?;
-    let dev = opts.device;
-    std::fs::create_dir_all(&opts.out_dir)
-        .with_context(|| format!("creating {}", opts.out_dir.display()))?;
+    let dev = opts.run.device;
+    std::fs::create_dir_all(&opts.run.out_dir)
+        .with_context(|| format!("creating {}", opts.run.out_dir.display()))?;
 
     // Data.
     let rate = mel_cfg.sample_rate;
-    let (train, hold, eval) = load_splits(&opts.corpus_dir, rate, opts.max_train_clips, true)?;
+    let (train, hold, eval) =
+        load_splits(&opts.run.corpus_dir, rate, opts.run.max_train_clips, true)?;
     let train = std::sync::Arc::new(train);
     let minutes = train.minutes(rate);
     eprintln!(
@@ -260,23 +269,23 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         hold.clips.len(),
         eval.clips.len()
     );
-    let val_batches = validate::fixed_batches(&hold, &mel, opts.frames, 16, 4, 0x5eed)?;
+    let val_batches = validate::fixed_batches(&hold, &mel, opts.run.frames, 16, 4, 0x5eed)?;
     let eval_batches = if eval.clips.is_empty() {
         Vec::new()
     } else {
-        validate::fixed_batches(&eval, &mel, opts.frames, 16, 4, 0xe7a1)?
+        validate::fixed_batches(&eval, &mel, opts.run.frames, 16, 4, 0xe7a1)?
     };
     let eval_pick = validate::pick_clips(&eval, opts.eval_clips, 4.0);
 
     // Models (initialised from the seed, so a run is reproducible from its options).
-    tch::manual_seed(opts.seed as i64);
+    tch::manual_seed(opts.run.seed as i64);
     let mut gvs = nn::VarStore::new(dev);
     let gen = Generator::new(&gvs.root(), &gspec)?;
     let ctx = (gen.context_left, gen.context_right);
-    if opts.frames <= ctx.0 + ctx.1 + 8 {
+    if opts.run.frames <= ctx.0 + ctx.1 + 8 {
         bail!(
             "--frames {} leaves no frames to train on: the generator sees {} + {} context frames",
-            opts.frames,
+            opts.run.frames,
             ctx.0,
             ctx.1
         );
@@ -285,23 +294,23 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     let mut dvs = nn::VarStore::new(dev);
     let disc = (kind == Kind2::Gan).then(|| PatchGan::new(&dvs.root(), 32));
     let mut dopt = Adam::new(&dvs, 0.8, 0.99, 0.0);
-    let latest = opts.out_dir.join("latest");
-    let best_dir = opts.out_dir.join("best");
+    let latest = opts.run.out_dir.join("latest");
+    let best_dir = opts.run.out_dir.join("best");
 
     let mut state = State {
         kind: kind.as_str().into(),
         variant: variant.as_str().into(),
         step: 0,
-        total_steps: opts.steps,
-        seed: opts.seed,
-        batch_size: opts.batch_size,
-        frames: opts.frames,
-        lr: opts.lr,
+        total_steps: opts.run.steps,
+        seed: opts.run.seed,
+        batch_size: opts.run.batch_size,
+        frames: opts.run.frames,
+        lr: opts.run.lr,
         corpus_minutes: minutes,
         best_holdout: None,
         metrics: serde_json::json!({}),
     };
-    if opts.resume && latest.join(checkpoint::STATE).exists() {
+    if opts.run.resume && latest.join(checkpoint::STATE).exists() {
         let s = checkpoint::load_state(&latest)?;
         if s.kind != state.kind || s.variant != state.variant {
             bail!(
@@ -321,7 +330,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         }
         eprintln!("widen-train: resumed at step {}", s.step);
         state = State {
-            total_steps: opts.steps.max(s.total_steps),
+            total_steps: opts.run.steps.max(s.total_steps),
             ..s
         };
     } else if let Some(w) = &opts.warm_start {
@@ -341,12 +350,12 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     } else if kind == Kind2::Gan {
         bail!("train-gan needs --warm-start <CNN checkpoint folder> (or --resume)");
     }
-    let mut log = Log::open(&opts.out_dir.join("log.jsonl"), Some(state.step))?;
+    let mut log = Log::open(&opts.run.out_dir.join("log.jsonl"), Some(state.step))?;
     if state.step == 0 {
         log.write(
             serde_json::json!({"step": 0, "kind": "config", "variant": variant.as_str(),
-            "loop": kind.as_str(), "batch_size": opts.batch_size, "frames": opts.frames,
-            "steps": opts.steps, "lr": opts.lr, "over_weight": opts.over_weight, "seed": opts.seed, "corpus_minutes": minutes,
+            "loop": kind.as_str(), "batch_size": opts.run.batch_size, "frames": opts.run.frames,
+            "steps": opts.run.steps, "lr": opts.run.lr, "over_weight": opts.over_weight, "seed": opts.run.seed, "corpus_minutes": minutes,
             "generator": {"channels": gspec.channels, "dilations": gspec.dilations,
                 "context": [ctx.0, ctx.1]}, "device": format!("{dev:?}")}),
         )?;
@@ -355,7 +364,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     // Batches are made ahead on a background thread, in step order.
     let (tx, rx) = mpsc::sync_channel::<Result<(u64, Batch)>>(4);
     let (first, total) = (state.step, state.total_steps);
-    let (bs, frames, seed) = (opts.batch_size, opts.frames, opts.seed);
+    let (bs, frames, seed) = (opts.run.batch_size, opts.run.frames, opts.run.seed);
     let train_c = std::sync::Arc::clone(&train);
     let mel2 = LogMel::new(mel_cfg.clone())?;
     let producer = std::thread::spawn(move || {
@@ -439,6 +448,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     };
 
     let deadline = opts
+        .run
         .max_minutes
         .map(|m| t_start + std::time::Duration::from_secs_f64(m * 60.0));
     while state.step < state.total_steps {
@@ -446,7 +456,12 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         let (s, batch) = rx.recv().context("data thread stopped")??;
         debug_assert_eq!(s, state.step);
         let (lr_t, hr_t) = validate::to_tensors(&batch, n_mels, dev);
-        let lr = lr_at(opts.lr, state.step, state.total_steps, opts.warmup_steps);
+        let lr = lr_at(
+            opts.run.lr,
+            state.step,
+            state.total_steps,
+            opts.run.warmup_steps,
+        );
         let pred = gen.forward(&lr_t);
         let (pc, hc, lc) = (crop(&pred, ctx), crop(&hr_t, ctx), crop(&lr_t, ctx));
         let (rec, parts) = recon(&pc, &hc, &w, &over);
@@ -503,7 +518,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
             *a += v;
         }
         acc_n += 1;
-        if state.step.is_multiple_of(opts.log_every) || state.step == state.total_steps {
+        if state.step.is_multiple_of(opts.run.log_every) || state.step == state.total_steps {
             let n = acc_n.max(1) as f64;
             let sps = acc_n as f64 / t_log.elapsed().as_secs_f64().max(1e-9);
             log.write(
@@ -528,7 +543,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
             acc_n = 0;
             t_log = Instant::now();
         }
-        if state.step.is_multiple_of(opts.val_every)
+        if state.step.is_multiple_of(opts.run.val_every)
             || state.step == state.total_steps
             || out_of_time
         {
@@ -536,7 +551,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
             let better = validate_now(&mut state, &gvs, &gen, &mut log, step_now)?;
             save(&latest, &state, &gvs, &gopt, &dvs, &dopt)?;
             if opts.keep_snapshots {
-                let dir = opts.out_dir.join("snapshots");
+                let dir = opts.run.out_dir.join("snapshots");
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
                 gvs.save(dir.join(format!("generator-{step_now}.safetensors")))?;
@@ -545,8 +560,8 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
                 save(&best_dir, &state, &gvs, &gopt, &dvs, &dopt)?;
             }
             let _ = plot::plot_log(
-                &opts.out_dir.join("log.jsonl"),
-                &opts.out_dir.join("curves.png"),
+                &opts.run.out_dir.join("log.jsonl"),
+                &opts.run.out_dir.join("curves.png"),
             );
         }
         if out_of_time {
@@ -564,7 +579,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         kind.as_str(),
         state.step,
         t_start.elapsed().as_secs_f64() / 60.0,
-        opts.out_dir.display()
+        opts.run.out_dir.display()
     );
     Ok(())
 }

@@ -27,7 +27,7 @@ use crate::data::{make_batch, make_wide_batch, Batch, Corpus, Degrade};
 use crate::evaluate::{self, System};
 use crate::generator::Generator;
 use crate::tch_mel::TchMel;
-use crate::train::{band_weights, load_splits, lr_at, Log};
+use crate::train::{band_weights, load_splits, lr_at, Log, RunOptions};
 use crate::vdisc::WaveDisc;
 use crate::vocoder::Vocoder;
 use crate::{export, plot, spec, validate};
@@ -35,48 +35,20 @@ use crate::{export, plot, spec, validate};
 /// Options of a vocoder training run.
 #[derive(Debug, Clone)]
 pub struct VocoderOptions {
-    /// Model set.
-    pub variant: Variant,
-    /// Corpus root with `train/` (from `cargo xtask corpus`).
-    pub corpus_dir: PathBuf,
-    /// Run folder (checkpoints, log, plot).
-    pub out_dir: PathBuf,
-    /// Examples per step.
-    pub batch_size: usize,
-    /// Steps to train (total, including resumed ones).
-    pub steps: u64,
-    /// Continue from `out_dir/latest`.
-    pub resume: bool,
-    /// Training device.
-    pub device: Device,
-    /// Data seed.
-    pub seed: u64,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Mel frames per example.
-    pub frames: usize,
-    /// Validate and checkpoint every this many steps.
-    pub val_every: u64,
-    /// Log the training loss every this many steps.
-    pub log_every: u64,
+    /// What every training loop takes.
+    pub run: RunOptions,
     /// Hold-out clips re-synthesised through the engine at each validation (0 = none).
     pub holdout_clips: usize,
     /// Vocoder checkpoint folder to start from (e.g. for fine-tuning).
     pub warm_start: Option<PathBuf>,
     /// Generator checkpoint folder: train on its predictions (fine-tuning).
     pub finetune_on_generator: Option<PathBuf>,
-    /// Use only the first N training clips (smoke tests).
-    pub max_train_clips: Option<usize>,
     /// Weight of the band below the splice edge in the reconstruction losses.
     pub low_band_weight: f64,
-    /// Learning-rate warm-up steps.
-    pub warmup_steps: u64,
     /// Step from which the discriminators train and the adversarial losses count.
     pub disc_start: u64,
     /// Channels of the discriminators.
     pub disc_width: i64,
-    /// Stop (validate, checkpoint) after this many minutes of wall time.
-    pub max_minutes: Option<f64>,
 }
 
 /// Loss weights (Vocos-like balance: the mel term dominates, GAN terms near one).
@@ -217,25 +189,26 @@ fn tensors(
     (input, hr, audio)
 }
 
-/// Runs the vocoder loop to `opts.steps`.
+/// Runs the vocoder loop to `opts.run.steps`.
 pub fn run(opts: &VocoderOptions) -> Result<()> {
     let t_start = Instant::now();
-    let variant = opts.variant;
+    let variant = opts.run.variant;
     let mel_cfg = spec::mel_config(variant);
     let vspec = spec::vocoder_spec(variant)?;
     let n_mels = mel_cfg.n_mels;
     let rate = mel_cfg.sample_rate;
     let hf_band = spec::first_band_at_or_above(&mel_cfg, HIGH_BAND_HZ as f32);
-    let dev = opts.device;
+    let dev = opts.run.device;
     let kind = if opts.finetune_on_generator.is_some() {
         "vocoder-ft"
     } else {
         "vocoder"
     };
-    std::fs::create_dir_all(&opts.out_dir)
-        .with_context(|| format!("creating {}", opts.out_dir.display()))?;
+    std::fs::create_dir_all(&opts.run.out_dir)
+        .with_context(|| format!("creating {}", opts.run.out_dir.display()))?;
 
-    let (train, hold, _) = load_splits(&opts.corpus_dir, rate, opts.max_train_clips, false)?;
+    let (train, hold, _) =
+        load_splits(&opts.run.corpus_dir, rate, opts.run.max_train_clips, false)?;
     let train = std::sync::Arc::new(train);
     let minutes = train.minutes(rate);
     eprintln!(
@@ -247,16 +220,26 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
     let mel = LogMel::new(mel_cfg.clone())?;
     let batch_fn = if narrow { make_batch } else { make_wide_batch };
     let val_batches = (0..4u64)
-        .map(|i| batch_fn(&hold, &mel, &Degrade::default(), opts.frames, 16, 0x5eed, i))
+        .map(|i| {
+            batch_fn(
+                &hold,
+                &mel,
+                &Degrade::default(),
+                opts.run.frames,
+                16,
+                0x5eed,
+                i,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     let hold_pick = validate::pick_clips(&hold, opts.holdout_clips, 4.0);
 
     // Models (initialised from the seed).
-    tch::manual_seed(opts.seed as i64);
+    tch::manual_seed(opts.run.seed as i64);
     let mut vvs = nn::VarStore::new(dev);
     let voc = Vocoder::new(&vvs.root(), &vspec, &mel_cfg)?;
-    if opts.frames <= 8 {
-        bail!("--frames {} is too short to train on", opts.frames);
+    if opts.run.frames <= 8 {
+        bail!("--frames {} is too short to train on", opts.run.frames);
     }
     let mut vopt = Adam::new(&vvs, 0.8, 0.99, 0.01);
     let mut dvs = nn::VarStore::new(dev);
@@ -279,23 +262,23 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
         }
     };
     let gen_ref = gen.as_ref().map(|(_, g)| g);
-    let latest = opts.out_dir.join("latest");
-    let best_dir = opts.out_dir.join("best");
+    let latest = opts.run.out_dir.join("latest");
+    let best_dir = opts.run.out_dir.join("best");
 
     let mut state = State {
         kind: kind.into(),
         variant: variant.as_str().into(),
         step: 0,
-        total_steps: opts.steps,
-        seed: opts.seed,
-        batch_size: opts.batch_size,
-        frames: opts.frames,
-        lr: opts.lr,
+        total_steps: opts.run.steps,
+        seed: opts.run.seed,
+        batch_size: opts.run.batch_size,
+        frames: opts.run.frames,
+        lr: opts.run.lr,
         corpus_minutes: minutes,
         best_holdout: None,
         metrics: serde_json::json!({}),
     };
-    if opts.resume && latest.join(checkpoint::STATE).exists() {
+    if opts.run.resume && latest.join(checkpoint::STATE).exists() {
         let s = checkpoint::load_state(&latest)?;
         if s.kind != state.kind || s.variant != state.variant {
             bail!(
@@ -313,7 +296,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
         dopt.load(&latest.join(checkpoint::DISC_OPT))?;
         eprintln!("widen-train: resumed at step {}", s.step);
         state = State {
-            total_steps: opts.steps.max(s.total_steps),
+            total_steps: opts.run.steps.max(s.total_steps),
             ..s
         };
     } else if let Some(w) = &opts.warm_start {
@@ -332,12 +315,12 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
         .iter()
         .map(|t| t.numel() as i64)
         .sum();
-    let mut log = Log::open(&opts.out_dir.join("log.jsonl"), Some(state.step))?;
+    let mut log = Log::open(&opts.run.out_dir.join("log.jsonl"), Some(state.step))?;
     if state.step == 0 {
         log.write(
             serde_json::json!({"step": 0, "kind": "config", "variant": variant.as_str(),
-            "loop": kind, "batch_size": opts.batch_size, "frames": opts.frames,
-            "steps": opts.steps, "lr": opts.lr, "seed": opts.seed, "corpus_minutes": minutes,
+            "loop": kind, "batch_size": opts.run.batch_size, "frames": opts.run.frames,
+            "steps": opts.run.steps, "lr": opts.run.lr, "seed": opts.run.seed, "corpus_minutes": minutes,
             "vocoder": {"channels": vspec.channels, "blocks": vspec.blocks,
                 "context": [voc.context_left, voc.context_right], "parameters": n_params},
             "disc_start": opts.disc_start, "disc_width": opts.disc_width,
@@ -382,7 +365,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
     // Batches are made ahead on a background thread, in step order.
     let (tx, rx) = mpsc::sync_channel::<Result<(u64, Batch)>>(4);
     let (first, total) = (state.step, state.total_steps);
-    let (bs, frames, seed) = (opts.batch_size, opts.frames, opts.seed);
+    let (bs, frames, seed) = (opts.run.batch_size, opts.run.frames, opts.run.seed);
     let train_c = std::sync::Arc::clone(&train);
     let mel2 = LogMel::new(mel_cfg.clone())?;
     let producer = std::thread::spawn(move || {
@@ -451,6 +434,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
     };
 
     let deadline = opts
+        .run
         .max_minutes
         .map(|m| t_start + std::time::Duration::from_secs_f64(m * 60.0));
     let mut acc = [0.0f64; 7];
@@ -461,7 +445,12 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
         let (s, batch) = rx.recv().context("data thread stopped")??;
         debug_assert_eq!(s, state.step);
         let (input, target_mel, audio) = tensors(&batch, n_mels, gen_ref, dev);
-        let lr = lr_at(opts.lr, state.step, state.total_steps, opts.warmup_steps);
+        let lr = lr_at(
+            opts.run.lr,
+            state.step,
+            state.total_steps,
+            opts.run.warmup_steps,
+        );
         let y = voc.synth(&input);
         let gan = state.step >= opts.disc_start;
         let mut d_loss = 0.0;
@@ -522,7 +511,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
             *a += v;
         }
         acc_n += 1;
-        if state.step.is_multiple_of(opts.log_every) || state.step == state.total_steps {
+        if state.step.is_multiple_of(opts.run.log_every) || state.step == state.total_steps {
             let n = acc_n.max(1) as f64;
             let sps = acc_n as f64 / t_log.elapsed().as_secs_f64().max(1e-9);
             log.write(serde_json::json!({"step": state.step, "kind": "train",
@@ -547,7 +536,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
             acc_n = 0;
             t_log = Instant::now();
         }
-        if state.step.is_multiple_of(opts.val_every)
+        if state.step.is_multiple_of(opts.run.val_every)
             || state.step == state.total_steps
             || out_of_time
         {
@@ -557,8 +546,8 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
                 save(&best_dir, &state, &vvs, &vopt, &dvs, &dopt)?;
             }
             let _ = plot::plot_log(
-                &opts.out_dir.join("log.jsonl"),
-                &opts.out_dir.join("curves.png"),
+                &opts.run.out_dir.join("log.jsonl"),
+                &opts.run.out_dir.join("curves.png"),
             );
         }
         if out_of_time {
@@ -575,7 +564,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
         "widen-train {kind}: {} steps in {:.1} min; checkpoints in {}",
         state.step,
         t_start.elapsed().as_secs_f64() / 60.0,
-        opts.out_dir.display()
+        opts.run.out_dir.display()
     );
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use tch::Device;
 use widen_core::model::{ModelSet, Variant};
-use widen_train::train::{run, Kind2, TrainOptions};
+use widen_train::train::{run, Kind2, RunOptions, TrainOptions};
 use widen_train::vtrain::{self, VocoderOptions};
 
 /// A tiny corpus: French words to train on, Irish words as the eval split.
@@ -29,28 +29,41 @@ fn tiny_corpus(root: &Path) {
     }
 }
 
-fn opts(corpus: &Path, out: &Path, steps: u64, resume: bool) -> TrainOptions {
-    TrainOptions {
+/// The shared options of both loops' smoke runs.
+fn run_opts(
+    corpus: &Path,
+    out: &Path,
+    steps: u64,
+    resume: bool,
+    (batch_size, frames, seed, val_every, warmup_steps): (usize, usize, u64, u64, u64),
+) -> RunOptions {
+    RunOptions {
         variant: Variant::LowLatency,
         corpus_dir: corpus.to_path_buf(),
         out_dir: out.to_path_buf(),
-        batch_size: 4,
+        batch_size,
         steps,
         resume,
         device: Device::Cpu,
-        seed: 3,
+        seed,
         lr: 2e-3,
-        frames: 64,
-        val_every: 10,
+        frames,
+        val_every,
         log_every: 1,
+        max_train_clips: None,
+        warmup_steps,
+        max_minutes: None,
+    }
+}
+
+fn opts(corpus: &Path, out: &Path, steps: u64, resume: bool) -> TrainOptions {
+    TrainOptions {
+        run: run_opts(corpus, out, steps, resume, (4, 64, 3, 10, 3)),
         eval_clips: 1,
         warm_start: None,
-        max_train_clips: None,
         low_band_weight: 0.2,
         over_weight: 1.0,
         keep_snapshots: true,
-        max_minutes: None,
-        warmup_steps: 3,
     }
 }
 
@@ -93,10 +106,10 @@ fn short_training_lowers_the_loss_resumes_exactly_and_exports() {
     // Interrupted after its first step (--max-minutes), then resumed: the same curve.
     let c = tmp.path().join("c");
     let mut o = opts(&corpus, &c, 20, false);
-    o.max_minutes = Some(0.0);
+    o.run.max_minutes = Some(0.0);
     run(Kind2::Cnn, &o).unwrap();
     let mut o = opts(&corpus, &c, 20, true);
-    o.max_minutes = None;
+    o.run.max_minutes = None;
     run(Kind2::Cnn, &o).unwrap();
     let lc = train_losses(&c.join("log.jsonl"));
     assert_eq!(lc.len(), 20);
@@ -129,28 +142,14 @@ fn short_training_lowers_the_loss_resumes_exactly_and_exports() {
 
 fn vopts(corpus: &Path, out: &Path, steps: u64, resume: bool) -> VocoderOptions {
     VocoderOptions {
-        variant: Variant::LowLatency,
-        corpus_dir: corpus.to_path_buf(),
-        out_dir: out.to_path_buf(),
-        batch_size: 2,
-        steps,
-        resume,
-        device: Device::Cpu,
-        seed: 4,
-        lr: 2e-3,
-        frames: 32,
-        val_every: 8,
-        log_every: 1,
+        run: run_opts(corpus, out, steps, resume, (2, 32, 4, 8, 2)),
         holdout_clips: 1,
         warm_start: None,
         finetune_on_generator: None,
-        max_train_clips: None,
         low_band_weight: 0.5,
-        warmup_steps: 2,
         // The last steps train the discriminators too, so the GAN path runs and resumes.
         disc_start: 12,
         disc_width: 4,
-        max_minutes: None,
     }
 }
 
@@ -195,7 +194,7 @@ fn vocoder_training_lowers_the_mel_loss_resumes_exactly_and_exports() {
     // Interrupted after its first step, then resumed (through the GAN steps): the same curve.
     let c = tmp.path().join("c");
     let mut o = vopts(&corpus, &c, 16, false);
-    o.max_minutes = Some(0.0);
+    o.run.max_minutes = Some(0.0);
     vtrain::run(&o).unwrap();
     vtrain::run(&vopts(&corpus, &c, 16, true)).unwrap();
     let lc = log_values(&c.join("log.jsonl"), "loss");
@@ -332,7 +331,7 @@ fn make_dataset_pairs_are_a_fixed_training_set() {
     // Training on the pairs folder (no eval split there) runs and checkpoints.
     let out = tmp.path().join("run");
     let mut o = opts(&pairs, &out, 4, false);
-    o.val_every = 4;
+    o.run.val_every = 4;
     run(Kind2::Cnn, &o).unwrap();
     assert_eq!(train_losses(&out.join("log.jsonl")).len(), 4);
     assert!(out.join("best/generator.safetensors").exists());
