@@ -79,6 +79,50 @@ pub struct RunOptions {
     pub max_minutes: Option<f64>,
 }
 
+impl RunOptions {
+    /// The state a fresh run of `kind` starts from.
+    pub(crate) fn fresh_state(&self, kind: &str, corpus_minutes: f64) -> State {
+        State {
+            kind: kind.into(),
+            variant: self.variant.as_str().into(),
+            step: 0,
+            total_steps: self.steps,
+            seed: self.seed,
+            batch_size: self.batch_size,
+            frames: self.frames,
+            lr: self.lr,
+            corpus_minutes,
+            best_holdout: None,
+            metrics: serde_json::json!({}),
+        }
+    }
+
+    /// With `--resume` and a checkpoint in `out_dir/latest`: its state (checked to be a run of
+    /// the same kind and model set as `fresh`), continuing to the larger of its and this run's
+    /// step count. `None` starts afresh.
+    pub(crate) fn resumed_state(&self, fresh: &State) -> Result<Option<State>> {
+        let latest = self.out_dir.join("latest");
+        if !self.resume || !latest.join(checkpoint::STATE).exists() {
+            return Ok(None);
+        }
+        let s = checkpoint::load_state(&latest)?;
+        if s.kind != fresh.kind || s.variant != fresh.variant {
+            bail!(
+                "--resume: {} holds a {} {} run, not {} {}",
+                latest.display(),
+                s.kind,
+                s.variant,
+                fresh.kind,
+                fresh.variant
+            );
+        }
+        Ok(Some(State {
+            total_steps: self.steps.max(s.total_steps),
+            ..s
+        }))
+    }
+}
+
 /// Options of a generator training run (CNN or GAN loop).
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -297,31 +341,8 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     let latest = opts.run.out_dir.join("latest");
     let best_dir = opts.run.out_dir.join("best");
 
-    let mut state = State {
-        kind: kind.as_str().into(),
-        variant: variant.as_str().into(),
-        step: 0,
-        total_steps: opts.run.steps,
-        seed: opts.run.seed,
-        batch_size: opts.run.batch_size,
-        frames: opts.run.frames,
-        lr: opts.run.lr,
-        corpus_minutes: minutes,
-        best_holdout: None,
-        metrics: serde_json::json!({}),
-    };
-    if opts.run.resume && latest.join(checkpoint::STATE).exists() {
-        let s = checkpoint::load_state(&latest)?;
-        if s.kind != state.kind || s.variant != state.variant {
-            bail!(
-                "--resume: {} holds a {} {} run, not {} {}",
-                latest.display(),
-                s.kind,
-                s.variant,
-                state.kind,
-                state.variant
-            );
-        }
+    let mut state = opts.run.fresh_state(kind.as_str(), minutes);
+    if let Some(s) = opts.run.resumed_state(&state)? {
         gvs.load(latest.join(checkpoint::GEN))?;
         gopt.load(&latest.join(checkpoint::GEN_OPT))?;
         if disc.is_some() {
@@ -329,10 +350,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
             dopt.load(&latest.join(checkpoint::DISC_OPT))?;
         }
         eprintln!("widen-train: resumed at step {}", s.step);
-        state = State {
-            total_steps: opts.run.steps.max(s.total_steps),
-            ..s
-        };
+        state = s;
     } else if let Some(w) = &opts.warm_start {
         let f = w.join(checkpoint::GEN);
         gvs.load(&f)

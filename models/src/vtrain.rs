@@ -265,40 +265,14 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
     let latest = opts.run.out_dir.join("latest");
     let best_dir = opts.run.out_dir.join("best");
 
-    let mut state = State {
-        kind: kind.into(),
-        variant: variant.as_str().into(),
-        step: 0,
-        total_steps: opts.run.steps,
-        seed: opts.run.seed,
-        batch_size: opts.run.batch_size,
-        frames: opts.run.frames,
-        lr: opts.run.lr,
-        corpus_minutes: minutes,
-        best_holdout: None,
-        metrics: serde_json::json!({}),
-    };
-    if opts.run.resume && latest.join(checkpoint::STATE).exists() {
-        let s = checkpoint::load_state(&latest)?;
-        if s.kind != state.kind || s.variant != state.variant {
-            bail!(
-                "--resume: {} holds a {} {} run, not {} {}",
-                latest.display(),
-                s.kind,
-                s.variant,
-                state.kind,
-                state.variant
-            );
-        }
+    let mut state = opts.run.fresh_state(kind, minutes);
+    if let Some(s) = opts.run.resumed_state(&state)? {
         vvs.load(latest.join(checkpoint::VOC))?;
         vopt.load(&latest.join(checkpoint::VOC_OPT))?;
         dvs.load(latest.join(checkpoint::DISC))?;
         dopt.load(&latest.join(checkpoint::DISC_OPT))?;
         eprintln!("widen-train: resumed at step {}", s.step);
-        state = State {
-            total_steps: opts.run.steps.max(s.total_steps),
-            ..s
-        };
+        state = s;
     } else if let Some(w) = &opts.warm_start {
         let f = w.join(checkpoint::VOC);
         vvs.load(&f)
