@@ -97,6 +97,12 @@ impl RunOptions {
         }
     }
 
+    /// When `--max-minutes` (counted from `start`) runs out, if it was given.
+    pub(crate) fn deadline(&self, start: Instant) -> Option<Instant> {
+        self.max_minutes
+            .map(|m| start + std::time::Duration::from_secs_f64(m * 60.0))
+    }
+
     /// With `--resume` and a checkpoint in `out_dir/latest`: its state (checked to be a run of
     /// the same kind and model set as `fresh`), continuing to the larger of its and this run's
     /// step count. `None` starts afresh.
@@ -465,10 +471,7 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         })
     };
 
-    let deadline = opts
-        .run
-        .max_minutes
-        .map(|m| t_start + std::time::Duration::from_secs_f64(m * 60.0));
+    let deadline = opts.run.deadline(t_start);
     while state.step < state.total_steps {
         let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
         let (s, batch) = rx.recv().context("data thread stopped")??;

@@ -407,10 +407,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
         })
     };
 
-    let deadline = opts
-        .run
-        .max_minutes
-        .map(|m| t_start + std::time::Duration::from_secs_f64(m * 60.0));
+    let deadline = opts.run.deadline(t_start);
     let mut acc = [0.0f64; 7];
     let mut acc_n = 0u64;
     let mut t_log = Instant::now();
