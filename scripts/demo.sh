@@ -4,7 +4,7 @@
 # words, fetched by scripts/setup-tests.sh). Outputs go to .cache/demo/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-widen="${WIDEN_BIN:-$root/target/release/widen}"
+widen="${WIDEN_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/widen}"
 kt="$root/.cache/testdata/ktuberling"
 demo="$root/.cache/demo"
 rm -rf "$demo/speech"
