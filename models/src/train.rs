@@ -127,6 +127,29 @@ impl RunOptions {
             ..s
         }))
     }
+
+    /// Redraws `curves.png` from `log.jsonl` in `out_dir` (best effort: a plot that fails to
+    /// draw never stops training).
+    pub(crate) fn plot_curves(&self) {
+        let _ = plot::plot_log(
+            &self.out_dir.join("log.jsonl"),
+            &self.out_dir.join("curves.png"),
+        );
+    }
+
+    /// Says why the loop stopped early when `--max-minutes` ran out at `step`.
+    pub(crate) fn say_out_of_time(step: u64) {
+        eprintln!("widen-train: --max-minutes reached at step {step}; continue with --resume");
+    }
+
+    /// The run's closing line: `kind`, steps done and minutes since `start`.
+    pub(crate) fn say_done(&self, kind: &str, steps: u64, start: Instant) {
+        eprintln!(
+            "widen-train {kind}: {steps} steps in {:.1} min; checkpoints in {}",
+            start.elapsed().as_secs_f64() / 60.0,
+            self.out_dir.display()
+        );
+    }
 }
 
 /// Options of a generator training run (CNN or GAN loop).
@@ -580,28 +603,16 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
             if better {
                 save(&best_dir, &state, &gvs, &gopt, &dvs, &dopt)?;
             }
-            let _ = plot::plot_log(
-                &opts.run.out_dir.join("log.jsonl"),
-                &opts.run.out_dir.join("curves.png"),
-            );
+            opts.run.plot_curves();
         }
         if out_of_time {
-            eprintln!(
-                "widen-train: --max-minutes reached at step {}; continue with --resume",
-                state.step
-            );
+            RunOptions::say_out_of_time(state.step);
             break;
         }
     }
     drop(rx);
     let _ = producer.join();
-    eprintln!(
-        "widen-train {}: {} steps in {:.1} min; checkpoints in {}",
-        kind.as_str(),
-        state.step,
-        t_start.elapsed().as_secs_f64() / 60.0,
-        opts.run.out_dir.display()
-    );
+    opts.run.say_done(kind.as_str(), state.step, t_start);
     Ok(())
 }
 

@@ -30,7 +30,7 @@ use crate::tch_mel::TchMel;
 use crate::train::{band_weights, load_splits, lr_at, Log, RunOptions};
 use crate::vdisc::WaveDisc;
 use crate::vocoder::Vocoder;
-use crate::{export, plot, spec, validate};
+use crate::{export, spec, validate};
 
 /// Options of a vocoder training run.
 #[derive(Debug, Clone)]
@@ -516,27 +516,16 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
             if better {
                 save(&best_dir, &state, &vvs, &vopt, &dvs, &dopt)?;
             }
-            let _ = plot::plot_log(
-                &opts.run.out_dir.join("log.jsonl"),
-                &opts.run.out_dir.join("curves.png"),
-            );
+            opts.run.plot_curves();
         }
         if out_of_time {
-            eprintln!(
-                "widen-train: --max-minutes reached at step {}; continue with --resume",
-                state.step
-            );
+            RunOptions::say_out_of_time(state.step);
             break;
         }
     }
     drop(rx);
     let _ = producer.join();
-    eprintln!(
-        "widen-train {kind}: {} steps in {:.1} min; checkpoints in {}",
-        state.step,
-        t_start.elapsed().as_secs_f64() / 60.0,
-        opts.run.out_dir.display()
-    );
+    opts.run.say_done(kind, state.step, t_start);
     Ok(())
 }
 
