@@ -584,7 +584,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let seconds = started.elapsed().as_secs_f64();
     let ok: Vec<&FileReport> = outcomes.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
-    let audio_seconds: f64 = ok.iter().map(|r| r.duration_s).sum();
+    // `+ 0.0`: a float sum over no files is -0.0, which printed as "-0.0x real time".
+    let audio_seconds: f64 = ok.iter().map(|r| r.duration_s).sum::<f64>() + 0.0;
     let passed = ok
         .iter()
         .filter(|r| r.action == Action::PassedThrough)
@@ -625,13 +626,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if let Some(m) = &mean {
             println!("{}", mean_line(m));
         }
+        let speed = if audio_seconds > 0.0 {
+            format!(", {:.1}x real time", summary.realtime_factor)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "enhanced {} files ({} passed through, {} failed) in {}, {:.1}x real time",
+            "enhanced {} files ({} passed through, {} failed) in {}{speed}",
             summary.files,
             summary.passed_through,
             summary.failed,
             format_duration(seconds),
-            summary.realtime_factor
         );
     }
     Ok(if failed > 0 {

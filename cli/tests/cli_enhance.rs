@@ -390,6 +390,17 @@ fn folder_with_good_and_bad_files_processes_the_good_ones() {
     let written: Vec<_> = walk(&out);
     assert_eq!(written.len(), 2, "{written:?}");
 
+    // Nothing enhanced: the summary gives no speed (it once said "-0.0x real time").
+    let run = widen(args(&[&"enhance", &dir.join("empty.wav"), &"-o", &out]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("enhanced 1 files (0 passed through, 1 failed) in ")
+            && !last.contains("real time"),
+        "{}",
+        run.stderr
+    );
+
     // A second run over the same folder with outputs beside the inputs skips those outputs.
     let run = widen(args(&[&"enhance", &dir.join("sub")]));
     assert_eq!(run.code, 0, "{}", run.stderr);
