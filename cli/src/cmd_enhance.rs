@@ -277,6 +277,9 @@ type Failure = (PathBuf, String);
 /// One input file and where its output goes.
 struct Job {
     input: PathBuf,
+    /// The input folder `input` was found in (none for a file given by name): `--hr-dir`
+    /// matches references by the path relative to it.
+    root: Option<PathBuf>,
     output: Result<PathBuf, String>,
 }
 
@@ -358,7 +361,11 @@ fn plan(args: &Args) -> Result<(Vec<Job>, Vec<Failure>)> {
                 None => default_output(&input, root.as_deref(), args.output.as_deref()),
             };
             let output = check_output(&input, output, &inputs, &mut taken);
-            Job { input, output }
+            Job {
+                input,
+                root,
+                output,
+            }
         })
         .collect();
     Ok((jobs, failed))
@@ -559,7 +566,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .and_then(|out| enhance_file(&job.input, &out, &models, &settings, &ui));
         let result = result.map(|mut report| {
             if let Some(ix) = &references {
-                score_output(&mut report, ix);
+                score_output(&mut report, job.root.as_deref(), ix);
             }
             report
         });
@@ -706,10 +713,12 @@ fn mean_line(m: &Mean) -> String {
     )
 }
 
-/// Scores the written output against the reference with the same stem (a missing reference
-/// or a scoring failure is a warning: the output itself is fine).
-fn score_output(report: &mut FileReport, references: &Index) {
-    let key = scoring::rel_key(Path::new(""), &report.input);
+/// Scores the written output against its reference: the one at the same path relative to
+/// `--hr-dir` as the input's relative to its input folder `root`, else the only one with the
+/// same stem (as `widen eval` matches). A missing reference or a scoring failure is a warning:
+/// the output itself is fine.
+fn score_output(report: &mut FileReport, root: Option<&Path>, references: &Index) {
+    let key = scoring::rel_key(root.unwrap_or(Path::new("")), &report.input);
     let Some(reference) = references.find(&key) else {
         report.score_error = Some(format!(
             "{}: no reference named {}.* in {}; not scored",

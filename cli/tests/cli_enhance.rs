@@ -684,12 +684,14 @@ fn griffin_lim_phase_copy_and_no_splice_work() {
 fn hr_dir_scores_each_output_and_prints_the_mean() {
     let t = tempfile::tempdir().expect("tmp");
     let (hr_dir, lr_dir) = (t.path().join("hr"), t.path().join("lr"));
-    for name in ["egypte_arche", "egypte_fille"] {
+    // Same file name in two sub-folders (as in a corpus of voice packs): each output is
+    // scored against the reference at its own relative path (the stem alone is ambiguous).
+    for (sub, name) in [("a", "egypte_arche"), ("b", "egypte_fille")] {
         let hr = word("fr", name, 44_100);
         let hr22 = resample(&hr, 44_100, 22_050).expect("resample");
-        put(&hr_dir, &format!("{name}.wav"), &mono(22_050, hr22));
+        put(&hr_dir.join(sub), "w.wav", &mono(22_050, hr22));
         let lr = resample(&lowpass(&hr, 3_800.0, 44_100.0, 201), 44_100, 8_000).expect("rs");
-        put(&lr_dir, &format!("{name}.wav"), &mono(8_000, lr));
+        put(&lr_dir.join(sub), "w.wav", &mono(8_000, lr));
     }
     let out = t.path().join("out");
     let run = widen(args(&[
@@ -728,6 +730,15 @@ fn hr_dir_scores_each_output_and_prints_the_mean() {
     let v = json(&run.stdout);
     for f in v["files"].as_array().expect("files") {
         let s = &f["scores"];
+        let (input, reference) = (
+            PathBuf::from(f["input"].as_str().expect("input")),
+            PathBuf::from(s["reference"].as_str().expect("reference")),
+        );
+        assert_eq!(
+            reference.strip_prefix(&hr_dir).expect("below --hr-dir"),
+            input.strip_prefix(&lr_dir).expect("below the input folder"),
+            "{f}"
+        );
         assert!(s["lag"].as_i64().expect("lag").abs() <= 2, "{s}");
         // The low band is the reference's own (band-limited), so intelligibility is intact.
         let stoi = s["scores"]["stoi"].as_f64().expect("stoi");

@@ -220,8 +220,22 @@ fn enhance(widen: &Path, lr: &Path, hr: &Path, out: &Path, flags: &[&str]) -> Re
         .cloned()
         .filter(|m| !m.is_null())
         .ok_or_else(|| anyhow!("widen enhance {flags:?}: no file was scored"))?;
+    // Every output must be scored: a reference that was not found would silently drop clips
+    // from the means (once 121 of 300, most of one source, when references were matched by
+    // stem only and voice packs share file names).
+    let files = v["files"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if let Some(e) = files.iter().find_map(|f| f["score_error"].as_str()) {
+        bail!("widen enhance {flags:?}: not every output was scored: {e}");
+    }
+    if mean["files"].as_u64() != Some(files.len() as u64) {
+        bail!(
+            "widen enhance {flags:?}: {} of {} outputs scored",
+            mean["files"],
+            files.len()
+        );
+    }
     let (mut audio, mut secs) = (0.0, 0.0);
-    for f in v["files"].as_array().into_iter().flatten() {
+    for f in files {
         if let (Some(d), Some(s)) = (num(f, "duration_s"), num(f, "seconds")) {
             audio += d;
             secs += s;
