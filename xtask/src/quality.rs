@@ -10,7 +10,7 @@
 //! ktuberling words from the test data instead and writes below target/ (CI keeps the command
 //! working; its figures mean nothing).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -193,6 +193,38 @@ struct Row {
     mean: Value,
     realtime: Option<f64>,
     note: String,
+    /// Per source (first folder of the clip's path): `{"files", "lsd_hf", "pesq_wb"}`.
+    per_source: Value,
+}
+
+/// Means of LSD-HF and PESQ-WB per source, the first folder of each clip's relative path
+/// (`rel`), from per-clip score objects; a missing PESQ-WB (too little speech) is left out of
+/// that mean only.
+fn per_source<'a>(clips: impl Iterator<Item = (&'a Path, &'a Value)>) -> Value {
+    let mut acc: BTreeMap<String, [(f64, usize); 2]> = BTreeMap::new();
+    for (rel, scores) in clips {
+        let source = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let e = acc.entry(source).or_default();
+        for (slot, key) in e.iter_mut().zip(["lsd_hf", "pesq_wb"]) {
+            if let Some(v) = num(scores, key) {
+                slot.0 += v;
+                slot.1 += 1;
+            }
+        }
+    }
+    let mean = |(sum, n): (f64, usize)| (n > 0).then(|| sum / n as f64);
+    Value::Object(
+        acc.into_iter()
+            .map(|(src, [hf, pesq])| {
+                let v = json!({"files": hf.1, "lsd_hf": mean(hf), "pesq_wb": mean(pesq)});
+                (src, v)
+            })
+            .collect(),
+    )
 }
 
 fn num(v: &Value, key: &str) -> Option<f64> {
@@ -200,8 +232,14 @@ fn num(v: &Value, key: &str) -> Option<f64> {
 }
 
 /// `widen enhance` over the LR files with `flags`, scored against HR: (mean scores, x real time
-/// of one thread over the files' processing time).
-fn enhance(widen: &Path, lr: &Path, hr: &Path, out: &Path, flags: &[&str]) -> Result<(Value, f64)> {
+/// of one thread over the files' processing time, means per source).
+fn enhance(
+    widen: &Path,
+    lr: &Path,
+    hr: &Path,
+    out: &Path,
+    flags: &[&str],
+) -> Result<(Value, f64, Value)> {
     let stdout = output(
         Command::new(widen)
             .arg("enhance")
@@ -241,7 +279,16 @@ fn enhance(widen: &Path, lr: &Path, hr: &Path, out: &Path, flags: &[&str]) -> Re
             secs += s;
         }
     }
-    Ok((mean, audio / f64::max(secs, 1e-9)))
+    let rels: Vec<(PathBuf, &Value)> = files
+        .iter()
+        .filter_map(|f| {
+            let input = Path::new(f["input"].as_str()?);
+            let rel = input.strip_prefix(lr).unwrap_or(input).to_path_buf();
+            Some((rel, &f["scores"]["scores"]))
+        })
+        .collect();
+    let by_source = per_source(rels.iter().map(|(p, v)| (p.as_path(), *v)));
+    Ok((mean, audio / f64::max(secs, 1e-9), by_source))
 }
 
 /// The sinc baseline through `widen eval --input` (any estimate folder will do) and its speed.
@@ -262,6 +309,12 @@ fn sinc_row(widen: &Path, lr: &Path, hr: &Path, estimates: &Path) -> Result<Row>
         .cloned()
         .filter(|m| !m.is_null())
         .ok_or_else(|| anyhow!("widen eval: no baseline scores"))?;
+    let clips = v["files"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let by_source = per_source(
+        clips
+            .iter()
+            .filter_map(|f| Some((Path::new(f["name"].as_str()?), &f["baseline"]["scores"]))),
+    );
     // Speed of the resampler alone on the same files (read once, timed without I/O).
     let mut files = Vec::new();
     audio_files(lr, &mut files)?;
@@ -281,6 +334,7 @@ fn sinc_row(widen: &Path, lr: &Path, hr: &Path, estimates: &Path) -> Result<Row>
         mean,
         realtime: Some(audio / f64::max(secs, 1e-9)),
         note: "widen's windowed-sinc resampler (quality filter), no high band".into(),
+        per_source: by_source,
     })
 }
 
@@ -506,7 +560,7 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
         for (k, (name, flags, note)) in systems.iter().enumerate() {
             let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
             let dir_k = out.join(format!("{set}-{k}"));
-            let (mean, rt) = enhance(widen, &lr, &hr, &dir_k, &flags)?;
+            let (mean, rt, by_source) = enhance(widen, &lr, &hr, &dir_k, &flags)?;
             if i == 0 && name.starts_with("GAN + phase copy") {
                 default_out = Some(dir_k);
             }
@@ -521,11 +575,12 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
                 mean,
                 realtime: Some(rt),
                 note: note.clone(),
+                per_source: by_source,
             });
         }
         // The amount trade-off of the shipped synthesis.
         for am in AMOUNTS {
-            let (mean, rt) = enhance(
+            let (mean, rt, by_source) = enhance(
                 widen,
                 &lr,
                 &hr,
@@ -542,6 +597,7 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
                 mean,
                 realtime: Some(rt),
                 note: String::new(),
+                per_source: by_source,
             });
         }
     }
@@ -692,6 +748,43 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
     for n in &notes {
         let _ = writeln!(md, "\n{n}");
     }
+    let defaults: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.note == "the shipped default")
+        .collect();
+    let _ = writeln!(
+        md,
+        "\n## Per source (the shipped defaults)\n\nLSD-HF as a share of sinc's on the same clips, and \
+         PESQ-WB; the eval split's sources differ in speakers, languages and recording style \
+         (hedgewars: shouted game voice packs; klettres: single letters and syllables).\n"
+    );
+    let mut head = "| source | clips | sinc LSD-HF | sinc PESQ-WB |".to_string();
+    let mut rule = "|---|---|---|---|".to_string();
+    for r in &defaults {
+        let _ = write!(head, " {} LSD-HF / sinc | {} PESQ-WB |", r.set, r.set);
+        rule.push_str("---|---|");
+    }
+    let _ = writeln!(md, "{head}\n{rule}");
+    for (src, s) in sinc.per_source.as_object().into_iter().flatten() {
+        let shf = num(s, "lsd_hf");
+        let mut l = format!(
+            "| {src} | {} | {} | {} |",
+            s["files"],
+            fmt(shf, 3),
+            fmt(num(s, "pesq_wb"), 3)
+        );
+        for r in &defaults {
+            let m = &r.per_source[src.as_str()];
+            let ratio = num(m, "lsd_hf").zip(shf).map(|(h, b)| 100.0 * h / b);
+            let _ = write!(
+                l,
+                " {} | {} |",
+                ratio.map_or("-".into(), |x| format!("{x:.1}%")),
+                fmt(num(m, "pesq_wb"), 3)
+            );
+        }
+        let _ = writeln!(md, "{l}");
+    }
     let _ = writeln!(
         md,
         "\n## High-band amount (the shipped synthesis)\n\n{header}"
@@ -801,7 +894,7 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
 
     let row_json = |r: &Row| {
         json!({"set": r.set, "system": r.system, "amount": r.amount, "mean": r.mean,
-               "realtime_factor": r.realtime, "note": r.note})
+               "realtime_factor": r.realtime, "note": r.note, "per_source": r.per_source})
     };
     let report = json!({
         "smoke": o.smoke,
@@ -830,4 +923,29 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_source_means_group_by_first_folder_and_skip_missing_pesq() {
+        let a = json!({"lsd_hf": 1.0, "pesq_wb": 3.0});
+        let b = json!({"lsd_hf": 2.0, "pesq_wb": null});
+        let c = json!({"lsd_hf": 4.0, "pesq_wb": 4.0});
+        let clips = [
+            (Path::new("hedgewars/British/Amazing.ogg.wav"), &a),
+            (Path::new("hedgewars/Pirate/Amazing.ogg.wav"), &b),
+            (Path::new("klettres/lt/a.ogg.wav"), &c),
+        ];
+        let v = per_source(clips.iter().copied());
+        assert_eq!(
+            v,
+            json!({
+                "hedgewars": {"files": 2, "lsd_hf": 1.5, "pesq_wb": 3.0},
+                "klettres": {"files": 1, "lsd_hf": 4.0, "pesq_wb": 4.0},
+            })
+        );
+    }
 }
