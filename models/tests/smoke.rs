@@ -11,6 +11,16 @@ use widen_core::model::{ModelSet, Variant};
 use widen_train::train::{run, Kind2, RunOptions, TrainOptions};
 use widen_train::vtrain::{self, VocoderOptions};
 
+/// libtorch's random generator is one per process: training runs on parallel test threads would
+/// seed it and draw their initial weights from it in turn, so neither run would be the same
+/// twice (a fresh-clone CI run once saw two same-seed runs differ at step 1). Each test holds
+/// this lock for its whole length.
+static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
+    TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A tiny corpus: French words to train on, Irish words as the eval split.
 fn tiny_corpus(root: &Path) {
     let td = testdata().join("ktuberling");
@@ -79,6 +89,7 @@ fn train_losses(log: &Path) -> Vec<(u64, f64)> {
 
 #[test]
 fn short_training_lowers_the_loss_resumes_exactly_and_exports() {
+    let _rng = torch_rng();
     tch::set_num_threads(1);
     let tmp = tempfile::tempdir().unwrap();
     let corpus = tmp.path().join("corpus");
@@ -165,6 +176,7 @@ fn log_values(log: &Path, key: &str) -> Vec<(u64, f64)> {
 
 #[test]
 fn vocoder_training_lowers_the_mel_loss_resumes_exactly_and_exports() {
+    let _rng = torch_rng();
     tch::set_num_threads(1);
     let tmp = tempfile::tempdir().unwrap();
     let corpus = tmp.path().join("corpus");
@@ -245,6 +257,7 @@ fn corr_at(a: &[f32], b: &[f32], lag: isize) -> f64 {
 
 #[test]
 fn make_dataset_pairs_are_a_fixed_training_set() {
+    let _rng = torch_rng();
     use widen_core::config::NARROW_BAND_RATE;
     use widen_train::data::{self, Corpus, Degrade};
     tch::set_num_threads(1);
