@@ -197,18 +197,33 @@ struct Row {
     per_source: Value,
 }
 
-/// Means of LSD-HF and PESQ-WB per source, the first folder of each clip's relative path
-/// (`rel`), from per-clip score objects; a missing PESQ-WB (too little speech) is left out of
-/// that mean only.
-fn per_source<'a>(clips: impl Iterator<Item = (&'a Path, &'a Value)>) -> Value {
+/// The source of a clip: the first folder of its path relative to the pairs' root (empty for
+/// a clip directly in the root, as in the smoke run; `widen eval` names clips without their
+/// extension and `widen enhance` with it, so the file name itself must not count).
+fn source_of(rel: &Path) -> String {
+    rel.parent()
+        .and_then(|p| p.components().next())
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The systems table's row of a set's shipped default (phase copy + splice).
+fn is_default(r: &Row) -> bool {
+    r.system.starts_with("GAN + phase copy")
+}
+
+/// Means of LSD-HF and PESQ-WB per source ([`source_of`] each clip's relative path), from
+/// per-clip score objects; a missing PESQ-WB (too little speech) is left out of that mean only.
+fn per_source<'a, P: AsRef<Path>>(clips: impl Iterator<Item = (P, &'a Value)>) -> Value {
     let mut acc: BTreeMap<String, [(f64, usize); 2]> = BTreeMap::new();
     for (rel, scores) in clips {
-        let source = rel
-            .components()
-            .next()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let e = acc.entry(source).or_default();
+        let source = source_of(rel.as_ref());
+        let key = if source.is_empty() {
+            "(top level)".to_string()
+        } else {
+            source
+        };
+        let e = acc.entry(key).or_default();
         for (slot, key) in e.iter_mut().zip(["lsd_hf", "pesq_wb"]) {
             if let Some(v) = num(scores, key) {
                 slot.0 += v;
@@ -279,15 +294,11 @@ fn enhance(
             secs += s;
         }
     }
-    let rels: Vec<(PathBuf, &Value)> = files
-        .iter()
-        .filter_map(|f| {
-            let input = Path::new(f["input"].as_str()?);
-            let rel = input.strip_prefix(lr).unwrap_or(input).to_path_buf();
-            Some((rel, &f["scores"]["scores"]))
-        })
-        .collect();
-    let by_source = per_source(rels.iter().map(|(p, v)| (p.as_path(), *v)));
+    let by_source = per_source(files.iter().filter_map(|f| {
+        let input = Path::new(f["input"].as_str()?);
+        let rel = input.strip_prefix(lr).unwrap_or(input);
+        Some((rel, &f["scores"]["scores"]))
+    }));
     Ok((mean, audio / f64::max(secs, 1e-9), by_source))
 }
 
@@ -645,11 +656,7 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
     let mut images = Vec::new();
     for f in &hr_files {
         let rel = f.strip_prefix(&hr).unwrap_or(f);
-        let source = rel
-            .components()
-            .next()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let source = source_of(rel);
         if !seen.insert(source.clone()) && !o.smoke {
             continue;
         }
@@ -671,7 +678,11 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
             continue;
         };
         let xs = resample(&x.to_mono(), x.sample_rate, 22_050)?;
-        let name = format!("{}-{}", source.replace('/', "_"), stem);
+        let name = if source.is_empty() {
+            stem.clone()
+        } else {
+            format!("{source}-{stem}")
+        };
         let png_path = img_dir.join(format!("{name}.png"));
         spectrogram_png(
             &png_path,
@@ -748,10 +759,7 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
     for n in &notes {
         let _ = writeln!(md, "\n{n}");
     }
-    let defaults: Vec<&Row> = rows
-        .iter()
-        .filter(|r| r.note == "the shipped default")
-        .collect();
+    let defaults: Vec<&Row> = rows.iter().filter(|r| is_default(r)).collect();
     let _ = writeln!(
         md,
         "\n## Per source (the shipped defaults)\n\nLSD-HF as a share of sinc's on the same clips, and \
@@ -831,10 +839,7 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
         md,
         "## Targets\n\n| check | target | measured | met |\n|---|---|---|---|"
     );
-    let default_row = |set: &str| {
-        rows.iter()
-            .find(|r| r.set == set && r.system.starts_with("GAN + phase copy"))
-    };
+    let default_row = |set: &str| rows.iter().find(|r| r.set == set && is_default(r));
     let mut checks = Vec::new();
     for (set, hf_max, pesq_gain) in [("quality", 0.26, 0.25), ("low-latency", 0.30, 0.10)] {
         if let Some(r) = default_row(set) {
@@ -938,6 +943,8 @@ mod tests {
             (Path::new("hedgewars/British/Amazing.ogg.wav"), &a),
             (Path::new("hedgewars/Pirate/Amazing.ogg.wav"), &b),
             (Path::new("klettres/lt/a.ogg.wav"), &c),
+            (Path::new("top.wav"), &c),
+            (Path::new("top"), &a),
         ];
         let v = per_source(clips.iter().copied());
         assert_eq!(
@@ -945,6 +952,7 @@ mod tests {
             json!({
                 "hedgewars": {"files": 2, "lsd_hf": 1.5, "pesq_wb": 3.0},
                 "klettres": {"files": 1, "lsd_hf": 4.0, "pesq_wb": 4.0},
+                "(top level)": {"files": 2, "lsd_hf": 2.5, "pesq_wb": 3.5},
             })
         );
     }
