@@ -15,7 +15,7 @@ use widen_core::config::{engine::RT_CROSSFADE, live};
 use widen_core::engine::{Engine, EngineError, RealtimeEngine, RealtimeMonitor, RealtimeOptions};
 
 use crate::devices::{self, Direction, HostChoice};
-use crate::pipeline::{self, PipelineConfig};
+use crate::pipeline::{self, CallbackTime, PipelineConfig};
 use crate::stats::{Counters, CpuMeter, StatusReport};
 use crate::virtual_mic::VirtualMic;
 
@@ -392,6 +392,15 @@ fn buffer_frames(b: cpal::BufferSize) -> u32 {
     }
 }
 
+/// A callback's timestamps for the pipeline (ns on the stream clock; JACK: the server's).
+fn callback_time(callback: cpal::StreamInstant, device: cpal::StreamInstant) -> CallbackTime {
+    let ns = |i: cpal::StreamInstant| i64::try_from(i.as_nanos()).unwrap_or(i64::MAX);
+    CallbackTime {
+        callback_ns: ns(callback),
+        device_ns: ns(device),
+    }
+}
+
 fn build_input(
     dev: &cpal::Device,
     config: cpal::StreamConfig,
@@ -404,8 +413,8 @@ fn build_input(
     dev.build_input_stream::<f32, _, _>(
         config,
         move |data, info| {
-            side.process(data);
             let ts = info.timestamp();
+            side.process(data, Some(callback_time(ts.callback, ts.capture)));
             let lat = ts.callback.duration_since(ts.capture);
             c.input_device_us
                 .store(lat.as_micros() as u64, Ordering::Relaxed);
@@ -427,9 +436,9 @@ fn build_output(
     dev.build_output_stream::<f32, _, _>(
         config,
         move |data, info| {
-            side.process(data);
-            sync_delay.store(side.resampler_delay().to_bits(), Ordering::Relaxed);
             let ts = info.timestamp();
+            side.process(data, Some(callback_time(ts.callback, ts.playback)));
+            sync_delay.store(side.resampler_delay().to_bits(), Ordering::Relaxed);
             let lat = ts.playback.duration_since(ts.callback);
             c.output_device_us
                 .store(lat.as_micros() as u64, Ordering::Relaxed);
@@ -599,7 +608,9 @@ fn start_session(
         what: what.into(),
         reason: e.to_string(),
     };
-    // Output first, so that its first callback finds the prefilled ring.
+    // Output first, so that its first callback finds the prefilled ring. (With one clock the
+    // order does not decide the latency: the output's callbacks align the ring's delay to the
+    // prefill by their timestamps, whichever stream's callbacks begin first.)
     let out_stream = match build_output(
         &out_dev,
         mk_out(out_buf),
@@ -689,6 +700,8 @@ fn report(t0: Instant, session: Option<&Session>, counters: &Counters, cpu: f64)
         xruns: g(&counters.xruns),
         underruns: g(&counters.underruns),
         overflows: g(&counters.overflows),
+        resyncs: g(&counters.resyncs),
+        realigns: g(&counters.realigns),
         bypass_events: g(&counters.bypass_events),
         sanitized_samples: g(&counters.sanitized_samples),
         drift_ppm: f32::from_bits(counters.drift_ppm.load(Ordering::Relaxed)) as f64,

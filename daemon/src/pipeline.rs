@@ -7,12 +7,41 @@
 //! ```
 //!
 //! The ring starts with `prefill` samples of silence, so the output side always has a block to
-//! read; with one shared clock the delay through it is exactly `prefill`. An output callback
-//! that finds the ring short plays silence for the missing samples and remembers them
-//! ("owed"): they are dropped when they arrive, so the latency never grows. Nothing here
-//! allocates, locks or blocks after construction.
+//! read. An output callback that finds the ring short plays silence for the missing samples and
+//! remembers them ("owed"): they are dropped when they arrive, so the latency never grows.
+//!
+//! ## One shared clock: alignment by measurement
+//!
+//! With one clock (JACK, one device) the delay through the ring must be exactly `prefill`, the
+//! figure the daemon reports. Counting samples alone cannot promise that: the input and output
+//! streams start separately (on JACK, two clients that may begin in different server cycles),
+//! and a disturbed cycle can leave a block more or less in the ring for good. So both sides
+//! measure it from the callbacks' timestamps ([`CallbackTime`]; on JACK both come from the
+//! server's cycle times):
+//!
+//! - The input callback publishes (one atomic, [`InputSide::process`]) the time at which ring
+//!   sample 0 would have been captured: the reference time of its block's first sample, minus
+//!   that sample's ring index over the rate. The reference time is the capture time plus the
+//!   smallest capture-to-callback latency of the last [`ALIGN_WINDOW`] callbacks, so it is in
+//!   the same "callback" time the reported latency is defined in (the device latencies are
+//!   the status's `end_to_end_ms` extra), without the callback's own scheduling jitter.
+//! - The output callback takes its reference time the same way (playback time minus the
+//!   largest callback-to-playback latency of its last [`ALIGN_WINDOW`] callbacks) and
+//!   computes when the ring sample it is about to play should play: its capture reference
+//!   time plus `prefill`. The difference is the delay error.
+//! - Start: an output callback that comes before the input's first one plays silence and
+//!   reads nothing (nothing is owed before the input has begun); the first measurement then
+//!   sets the read position, rounded to whole input blocks (drop samples when late, play
+//!   silence when early). Later: an error of at least [`ALIGN_THRESHOLD`] of a block, the
+//!   same whole number of input blocks for [`ALIGN_CALLBACKS`] consecutive output callbacks
+//!   (a single late cycle or a latency change is ignored), is corrected once the same way and
+//!   counted ([`Counters::realigns`]).
+//!
+//! Without timestamps (`None`) the sides run as before: the output reads from its first
+//! callback on. The clock-sync path (two clocks) does not use any of this: its resampler steers
+//! the ring's fill. Nothing here allocates, locks or blocks after construction.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use rtrb::{Consumer, Producer, RingBuffer};
@@ -37,6 +66,90 @@ pub const OVERLOAD_WINDOW_S: f64 = 1.0;
 pub const BYPASS_FIRST_HOLD_S: f64 = 2.0;
 /// Longest bypass hold (s).
 pub const BYPASS_MAX_HOLD_S: f64 = 30.0;
+
+/// Output callbacks over which each side takes its extreme device latency (see the module
+/// docs): a callback that runs late by scheduling is measured by the earliest recent one.
+pub const ALIGN_WINDOW: usize = 8;
+/// Consecutive output callbacks that must find the ring delay off by the same whole number of
+/// input blocks before it is corrected (longer than [`ALIGN_WINDOW`], so a device latency
+/// that grows, which the window takes that long to follow, is not mistaken for an error).
+pub const ALIGN_CALLBACKS: u32 = 16;
+/// Smallest delay error corrected, as a share of the larger of the input block and the output
+/// callback. Above one half, so that a delay which sits about half a block off (possible only
+/// where the two streams' blocks are not one server's cycles) is not flipped to and fro.
+pub const ALIGN_THRESHOLD: f64 = 0.625;
+/// Largest delay error (s) believed; a larger one means timestamps that are not one clock.
+const ALIGN_MAX_ERROR_S: f64 = 60.0;
+/// Largest device latency (s) believed (callback to capture or playback).
+const ALIGN_MAX_DEVICE_S: i64 = 10;
+/// The input side has not published a time yet.
+const NO_EPOCH: i64 = i64::MIN;
+
+/// When a callback ran and when its first frame was captured (input) or reaches the device
+/// (output): nanoseconds on the streams' clock (cpal's `StreamInstant`s, one clock for both
+/// streams of a JACK server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackTime {
+    /// When the callback was called.
+    pub callback_ns: i64,
+    /// Input: when its first frame was captured. Output: when its first frame will be played.
+    pub device_ns: i64,
+}
+
+impl CallbackTime {
+    /// Device latency (device time minus callback time: negative on the input side), or `None`
+    /// when it is not plausible.
+    fn device_latency(self) -> Option<i64> {
+        let d = self.device_ns.checked_sub(self.callback_ns)?;
+        (d.abs() <= ALIGN_MAX_DEVICE_S * 1_000_000_000 && self.device_ns > 0).then_some(d)
+    }
+}
+
+/// The last [`ALIGN_WINDOW`] values of a device latency.
+#[derive(Debug, Clone, Copy, Default)]
+struct Recent {
+    vals: [i64; ALIGN_WINDOW],
+    len: usize,
+    next: usize,
+}
+
+impl Recent {
+    fn push(&mut self, v: i64) {
+        self.vals[self.next] = v;
+        self.next = (self.next + 1) % ALIGN_WINDOW;
+        self.len = (self.len + 1).min(ALIGN_WINDOW);
+    }
+
+    fn min(&self) -> i64 {
+        self.vals[..self.len].iter().copied().min().unwrap_or(0)
+    }
+
+    fn max(&self) -> i64 {
+        self.vals[..self.len].iter().copied().max().unwrap_or(0)
+    }
+}
+
+/// The input side's part of the alignment.
+#[derive(Debug)]
+struct InAlign {
+    /// Reference time (ns) of ring sample 0, shared with the output side.
+    epoch: Arc<AtomicI64>,
+    /// Capture to callback (ns, positive).
+    latency: Recent,
+}
+
+/// The output side's part of the alignment.
+#[derive(Debug)]
+struct OutAlign {
+    epoch: Arc<AtomicI64>,
+    /// Callback to playback (ns).
+    latency: Recent,
+    /// Whether the read position has been set (or the input began without timestamps).
+    started: bool,
+    /// The correction (samples) the last callbacks agreed on, and how many in a row.
+    pending: i64,
+    streak: u32,
+}
 
 /// Where the bypass logic stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,6 +191,11 @@ pub struct InputSide {
     bypass: Option<Bypass>,
     /// Input samples handled since the start.
     pos: u64,
+    /// Ring samples written since the start, the prefill included: the ring index of the next
+    /// sample pushed.
+    written: u64,
+    rate: u32,
+    align: Option<InAlign>,
     counters: Arc<Counters>,
 }
 
@@ -103,6 +221,11 @@ pub struct OutputSide {
     clock: std::time::Instant,
     resync_above: usize,
     target: usize,
+    /// Ring samples consumed (read or dropped) since the start, the prefill included.
+    read: u64,
+    /// Silence still to play before reading on (the ring delay was found short).
+    hold: usize,
+    align: Option<OutAlign>,
     counters: Arc<Counters>,
 }
 
@@ -131,7 +254,8 @@ pub struct PipelineConfig {
     /// Ring prefill (input-rate samples): the delay through the ring.
     pub prefill: usize,
     /// Resample between the clocks (`true` for separate devices; `false` when they share one
-    /// clock, which keeps the path bit-exact).
+    /// clock, which keeps the path bit-exact and makes the callbacks align the ring's delay to
+    /// `prefill` by their timestamps).
     pub clock_sync: bool,
     /// Enables `--bypass-on-overload`.
     pub bypass_on_overload: bool,
@@ -179,6 +303,9 @@ pub fn build(
     } else {
         None
     };
+    // One clock, one rate: the delay through the ring is measured and kept at the prefill.
+    let epoch = Arc::new(AtomicI64::new(NO_EPOCH));
+    let aligned = !cfg.clock_sync && cfg.in_rate == cfg.out_rate;
     let input = InputSide {
         channels: cfg.in_channels.max(1),
         monitor: rt.monitor(),
@@ -189,6 +316,12 @@ pub fn build(
         clock,
         bypass,
         pos: 0,
+        written: cfg.prefill as u64,
+        rate: cfg.in_rate,
+        align: aligned.then(|| InAlign {
+            epoch: Arc::clone(&epoch),
+            latency: Recent::default(),
+        }),
         counters: Arc::clone(&counters),
     };
     let output = OutputSide {
@@ -204,6 +337,15 @@ pub fn build(
         // A ring this far above target (a stall, a server hiccup) is re-centred at once.
         resync_above: cfg.prefill + (in_rate / 10).max(4 * max_in),
         target: cfg.prefill,
+        read: 0,
+        hold: 0,
+        align: aligned.then(|| OutAlign {
+            epoch,
+            latency: Recent::default(),
+            started: false,
+            pending: 0,
+            streak: 0,
+        }),
         counters,
     };
     Ok((input, output))
@@ -231,11 +373,21 @@ impl InputSide {
         self.rt.set_amount(amount);
     }
 
-    /// The input callback: `data` is interleaved with `channels` channels.
-    pub fn process(&mut self, data: &[f32]) {
+    /// The input callback: `data` is interleaved with `channels` channels; `time` is the
+    /// callback's timestamp (`None` where the backend gives none: no alignment).
+    pub fn process(&mut self, data: &[f32], time: Option<CallbackTime>) {
         let ch = self.channels;
         let frames = data.len() / ch;
         Counters::bump(&self.counters.input_callbacks);
+        if let (Some(a), Some(t)) = (self.align.as_mut(), time) {
+            if let Some(d) = t.device_latency() {
+                // d = capture - callback (<= 0): the smallest recent delay is -max(d).
+                a.latency.push(-d);
+                let reference = t.device_ns as f64 + a.latency.min() as f64;
+                let epoch = reference - self.written as f64 * 1e9 / f64::from(self.rate);
+                a.epoch.store(epoch.round() as i64, Ordering::Release);
+            }
+        }
         self.counters
             .input_frames
             .fetch_add(frames as u64, Ordering::Relaxed);
@@ -254,6 +406,8 @@ impl InputSide {
             if self.ring.push_entire_slice(&self.wet[..n]).is_err() {
                 // The output side has stopped reading (device gone): drop, never block.
                 Counters::bump(&self.counters.overflows);
+            } else {
+                self.written += n as u64;
             }
             self.counters
                 .last_push_ns
@@ -370,14 +524,20 @@ impl OutputSide {
         self.ring.slots()
     }
 
-    /// The output callback: fills interleaved `data` (`channels` channels).
-    pub fn process(&mut self, data: &mut [f32]) {
+    /// The output callback: fills interleaved `data` (`channels` channels); `time` is the
+    /// callback's timestamp (`None` where the backend gives none: no alignment).
+    pub fn process(&mut self, data: &mut [f32], time: Option<CallbackTime>) {
         let ch = self.channels;
         let frames = data.len() / ch;
         Counters::bump(&self.counters.output_callbacks);
         self.counters
             .output_frames
             .fetch_add(frames as u64, Ordering::Relaxed);
+        if !self.align(frames, time) {
+            // The input has not begun: silence, and nothing owed.
+            data.fill(0.0);
+            return;
+        }
         let mut start = 0;
         while start < frames {
             let n = (frames - start).min(self.mono.len());
@@ -392,12 +552,105 @@ impl OutputSide {
         }
     }
 
+    /// One-clock alignment (module docs): measures the ring delay and corrects it. Returns
+    /// `false` while the output must wait for the input's first callback.
+    fn align(&mut self, frames: usize, time: Option<CallbackTime>) -> bool {
+        let Some(a) = self.align.as_mut() else {
+            return true;
+        };
+        let time = time.and_then(|t| Some((t, t.device_latency()?)));
+        let Some((t, latency)) = time else {
+            // No timestamp: read on (from the start, as without alignment).
+            a.started = true;
+            return true;
+        };
+        a.latency.push(latency);
+        let epoch = a.epoch.load(Ordering::Acquire);
+        let rate = f64::from(self.rate);
+        let error = (epoch != NO_EPOCH)
+            .then(|| {
+                // The earliest recent callback's time, then the ring sample this one plays
+                // first (after the silence still held, past the samples owed).
+                let reference = t.device_ns as f64 - a.latency.max() as f64;
+                let since = (reference - epoch as f64) * rate / 1e9;
+                since + self.hold as f64
+                    - (self.read + self.owed as u64) as f64
+                    - self.target as f64
+            })
+            .filter(|e| e.abs() <= ALIGN_MAX_ERROR_S * rate);
+        let quantum = self.max_in_block.max(1) as f64;
+        let whole = |e: f64| (e / quantum).round() as i64 * quantum as i64;
+        if !a.started {
+            match error {
+                Some(e) => {
+                    a.started = true;
+                    self.correct(whole(e));
+                }
+                // The input has not pushed yet: wait for it.
+                None if epoch == NO_EPOCH && self.ring.slots() <= self.target => return false,
+                None => a.started = true,
+            }
+            return true;
+        }
+        let Some(e) = error else {
+            return true;
+        };
+        let c = whole(e);
+        let threshold = ALIGN_THRESHOLD * quantum.max(frames as f64);
+        if c == 0 || e.abs() < threshold {
+            a.streak = 0;
+            return true;
+        }
+        if c == a.pending {
+            a.streak += 1;
+        } else {
+            a.pending = c;
+            a.streak = 1;
+        }
+        if a.streak >= ALIGN_CALLBACKS {
+            a.streak = 0;
+            self.correct(c);
+            Counters::bump(&self.counters.realigns);
+        }
+        true
+    }
+
+    /// Moves the read position by `c` samples: drops them when positive (or owes them), holds
+    /// silence when negative (or forgives samples owed).
+    fn correct(&mut self, c: i64) {
+        let mut d = c.unsigned_abs() as usize;
+        if c > 0 {
+            let h = d.min(self.hold);
+            self.hold -= h;
+            d -= h;
+            let k = d.min(self.ring.slots());
+            if let Ok(chunk) = self.ring.read_chunk(k) {
+                chunk.commit_all();
+                self.read += k as u64;
+                d -= k;
+            }
+            self.owed += d;
+        } else {
+            let o = d.min(self.owed);
+            self.owed -= o;
+            self.hold += d - o;
+        }
+    }
+
     fn fill_mono(&mut self, n: usize) {
+        // Silence the alignment asked for comes first.
+        let held = self.hold.min(n);
+        self.mono[..held].fill(0.0);
+        self.hold -= held;
+        if held == n {
+            return;
+        }
         // Samples owed from an earlier underrun are dropped as they arrive (constant latency).
         if self.owed > 0 {
             let k = self.owed.min(self.ring.slots());
             if let Ok(c) = self.ring.read_chunk(k) {
                 c.commit_all();
+                self.read += k as u64;
             }
             self.owed -= k;
         }
@@ -409,6 +662,7 @@ impl OutputSide {
             // Far too much queued (the output stalled): drop back to the target at once.
             if let Ok(c) = self.ring.read_chunk(fill - self.target) {
                 c.commit_all();
+                self.read += (fill - self.target) as u64;
             }
             if let Some(s) = self.sync.as_mut() {
                 s.reset();
@@ -418,11 +672,15 @@ impl OutputSide {
         let ring = &mut self.ring;
         let got = match self.sync.as_mut() {
             None => {
-                let k = ring.slots().min(n);
-                if ring.pop_entire_slice(&mut self.mono[..k]).is_err() {
-                    0
+                let k = ring.slots().min(n - held);
+                if ring
+                    .pop_entire_slice(&mut self.mono[held..held + k])
+                    .is_err()
+                {
+                    held
                 } else {
-                    k
+                    self.read += k as u64;
+                    held + k
                 }
             }
             Some(s) => {

@@ -14,8 +14,12 @@ pub struct Counters {
     pub underruns: AtomicU64,
     /// Input blocks dropped because the ring to the output side was full.
     pub overflows: AtomicU64,
-    /// Times the clock-sync loop found the ring far off its target and re-centred it.
+    /// Times the output found the ring far above its target (a stall) and dropped back to it.
     pub resyncs: AtomicU64,
+    /// Times the one-clock alignment found the ring delay off the reported latency by whole
+    /// input blocks, persistently, and corrected it (pipeline module docs). The start-up
+    /// alignment is not counted.
+    pub realigns: AtomicU64,
     /// Times the daemon switched to bypass (dry) because the engine worker was late.
     pub bypass_events: AtomicU64,
     /// Whether the output is in bypass right now.
@@ -99,8 +103,9 @@ pub struct StatusReport {
     /// Output buffer size (frames).
     pub buffer_out: u32,
     /// Delay from the input callback's samples to the output callback's samples (frames at
-    /// `rate`): ring prefill + the real-time engine's latency. Exact when input and output
-    /// share a clock.
+    /// `rate`): ring prefill + the real-time engine's latency. When input and output share a
+    /// clock the output keeps the ring's delay at the prefill by the callbacks' timestamps
+    /// (`realigns`).
     pub latency_frames: u64,
     /// `latency_frames` in milliseconds.
     pub latency_ms: f64,
@@ -118,6 +123,10 @@ pub struct StatusReport {
     pub underruns: u64,
     /// Input ring overflows.
     pub overflows: u64,
+    /// Output ring re-centred after a stall (far too much queued).
+    pub resyncs: u64,
+    /// Ring delay corrected back to the reported latency (one clock; see `Counters::realigns`).
+    pub realigns: u64,
     /// Times bypass was entered (`--bypass-on-overload`).
     pub bypass_events: u64,
     /// NaN/Inf/denormal input samples replaced.
@@ -143,7 +152,7 @@ impl StatusReport {
     /// The human-readable one-line form.
     pub fn line(&self) -> String {
         format!(
-            "widen live: {:<12} latency {:6.1} ms (end to end {:6.1} ms)  cpu {:5.1}%  in {:6.1} dBFS  xruns {}  late {}  underruns {}  bypass {}  restarts {}  drift {:+.0} ppm",
+            "widen live: {:<12} latency {:6.1} ms (end to end {:6.1} ms)  cpu {:5.1}%  in {:6.1} dBFS  xruns {}  late {}  underruns {}  realigns {}  bypass {}  restarts {}  drift {:+.0} ppm",
             self.state,
             self.latency_ms,
             self.end_to_end_ms,
@@ -152,6 +161,7 @@ impl StatusReport {
             self.xruns,
             self.late_blocks,
             self.underruns,
+            self.realigns,
             self.bypass_events,
             self.restarts,
             self.drift_ppm

@@ -1,7 +1,9 @@
 //! The callbacks' state without an audio server: no allocation, NaN/denormal input, overload
-//! (dry fallback counted, no glitch storm) and `--bypass-on-overload`. Mock models (pure Rust)
-//! stand in for ONNX Runtime; the worker thread is real, so the overload tests pace the
-//! callbacks at real time.
+//! (dry fallback counted, no glitch storm), `--bypass-on-overload`, and the one-clock alignment
+//! of the ring's delay on a simulated JACK server (streams starting in different cycles, a
+//! skipped cycle, jitter). Mock models (pure Rust) stand in for ONNX Runtime; the worker thread
+//! is real, so the overload tests pace the callbacks at real time, and the alignment tests wait
+//! for the worker after every block (so that its output does not depend on timing).
 
 #[path = "../../core/tests/alloc_counter/mod.rs"]
 mod alloc_counter;
@@ -12,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use widen_core::config::MelConfig;
 use widen_core::engine::mock::{Faulty, MockGenerator, MockVocoder};
-use widen_core::engine::{Context, Engine, EngineConfig, RealtimeEngine};
-use widen_daemon::pipeline::{self, InputSide, OutputSide, PipelineConfig};
+use widen_core::engine::{Context, Engine, EngineConfig, RealtimeEngine, RealtimeMonitor};
+use widen_daemon::pipeline::{self, CallbackTime, InputSide, OutputSide, PipelineConfig};
 use widen_daemon::Counters;
 
 const RATE: u32 = 48_000;
@@ -80,15 +82,31 @@ fn callbacks_do_not_allocate() {
         let (mut input, mut output, _) = pipeline(block, None, sync, bypass);
         let blocks: Vec<Vec<f32>> = (0..50).map(|b| sine(b * block, block)).collect();
         let mut out = vec![0.0f32; 2 * block];
+        // Timestamps as on JACK (they drive the alignment without clock sync).
+        let t = |k: usize| {
+            let cs = 1_000_000_000_000 + (k * block) as i64 * 1_000_000_000 / RATE as i64;
+            (
+                Some(CallbackTime {
+                    callback_ns: cs + 20_000,
+                    device_ns: cs,
+                }),
+                Some(CallbackTime {
+                    callback_ns: cs + 10_000,
+                    device_ns: cs + 5_000_000,
+                }),
+            )
+        };
         // Warm up (first calls touch lazily initialised thread-locals in std).
-        input.process(&blocks[0]);
-        output.process(&mut out);
+        input.process(&blocks[0], t(0).0);
+        output.process(&mut out, t(0).1);
         let before = alloc_counter::allocations();
-        for k in 0..2000 {
-            input.process(&blocks[k % blocks.len()]);
+        for k in 1..2000 {
+            // Some callbacks without timestamps.
+            let (ti, to) = if k % 7 == 0 { (None, None) } else { t(k) };
+            input.process(&blocks[k % blocks.len()], ti);
             // Odd sizes on the output side too.
             let n = [256usize, 128, 384, 256][k % 4];
-            output.process(&mut out[..2 * n.min(block)]);
+            output.process(&mut out[..2 * n.min(block)], to);
         }
         let n = alloc_counter::allocations() - before;
         assert_eq!(
@@ -113,9 +131,9 @@ fn nan_inf_and_denormal_input_is_replaced_and_counted() {
             x[99] = 1e-38; // denormal
             bad += 4;
         }
-        input.process(&x);
+        input.process(&x, None);
         std::thread::sleep(Duration::from_micros(500));
-        output.process(&mut out);
+        output.process(&mut out, None);
         assert!(
             out.iter().all(|v| v.is_finite()),
             "non-finite output in block {b}"
@@ -145,10 +163,10 @@ fn overload_run(bypass: bool, secs: f64) -> (Vec<f32>, Vec<bool>, Arc<Counters>,
     let t0 = Instant::now();
     for b in 0..n_blocks {
         // Output first (it reads what the previous input callback queued), as on JACK.
-        output.process(&mut out);
+        output.process(&mut out, None);
         y.extend(out.iter().step_by(2));
         flags.push(counters.bypassed.load(Ordering::Relaxed));
-        input.process(&sine(b * block, block));
+        input.process(&sine(b * block, block), None);
         let due = t0 + period * (b as u32 + 1);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
@@ -211,4 +229,315 @@ fn bypass_on_overload_plays_the_exact_dry_signal_and_counts_it() {
     );
     let sine_step = 2.0 * std::f32::consts::PI * 300.0 / RATE as f32 * 0.5;
     assert!(max_step(&y) < 4.0 * sine_step);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-clock alignment on a simulated JACK server.
+
+/// Period of the simulated server (frames).
+const PERIOD: usize = 256;
+/// The server clock's time at cycle 0 (ns).
+const T0: i64 = 1_000_000_000_000;
+
+/// How a simulated session runs. Cycles are counted from the input's first one (cycle 0).
+#[derive(Clone, Copy, Default)]
+struct Scenario {
+    /// The output stream's first cycle (negative: it starts before the input).
+    out_start: i64,
+    /// Within a cycle the input callback runs first (default: the output first, as in the
+    /// JACK test, where the harness runs between them).
+    input_first: bool,
+    /// The output callback does not run in this cycle (a disturbed cycle).
+    skip_output: Option<i64>,
+    /// From this cycle on the server's cycles start this much later (ns): a stalled server.
+    stall: Option<(i64, i64)>,
+    /// Scheduling jitter: callbacks run 0..40 % of a period after the cycle start, one in
+    /// seven up to 90 % (seeded), and every 50 cycles one side's callbacks run 80 % of a period
+    /// late for 6 cycles in a row (a starved thread).
+    jitter: Option<u64>,
+    /// Capture and playback latency the backend reports (ns).
+    capture_ns: i64,
+    playback_ns: i64,
+    /// From this cycle on the capture latency is this much larger (ns): ports reconnected.
+    capture_step: Option<(i64, i64)>,
+}
+
+/// The mono input stream (identical on both channels), frames `start..start + n`.
+fn speechlike(start: usize, n: usize) -> Vec<f32> {
+    (start..start + n)
+        .map(|k| {
+            let t = k as f32 / RATE as f32;
+            0.3 * (2.0 * std::f32::consts::PI * 310.0 * t).sin()
+                + 0.2 * (2.0 * std::f32::consts::PI * 1234.0 * t + 1.0).sin()
+                + 0.1 * (2.0 * std::f32::consts::PI * 2890.0 * t).sin()
+        })
+        .collect()
+}
+
+/// Waits until `monitor`'s worker has processed `n` input samples.
+fn wait_worker(monitor: &RealtimeMonitor, n: u64) {
+    let t0 = Instant::now();
+    while monitor.processed_samples() < n {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "worker stuck at {} of {n}",
+            monitor.processed_samples()
+        );
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// Tiny deterministic generator for the jitter.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// What a simulated session played.
+struct SimRun {
+    /// Mono output per cycle, from the first cycle of either stream (silence where the output
+    /// did not run).
+    played: Vec<Vec<f32>>,
+    /// What the output should be in each of those cycles: the input stream's engine output,
+    /// delayed by exactly the prefill (one period) from the cycle it came in.
+    expected: Vec<Vec<f32>>,
+    /// The first cycle's number.
+    first: i64,
+    counters: Arc<Counters>,
+}
+
+/// Runs `cycles` server cycles (counted from the input's first) of `sc`.
+fn simulate(sc: Scenario, cycles: i64) -> SimRun {
+    let (mut input, mut output, counters) = pipeline(PERIOD, None, false, false);
+    let monitor = input.monitor();
+    // The reference: the same engine fed the same blocks, outside the pipeline.
+    let mut reference = RealtimeEngine::new(engine(PERIOD, None)).unwrap();
+    let ref_monitor = reference.monitor();
+    let mut engine_out = Vec::new();
+    let mut y = vec![0.0f32; PERIOD];
+    for b in 0..cycles as usize {
+        let x = speechlike(b * PERIOD, PERIOD);
+        wait_worker(&ref_monitor, (b * PERIOD) as u64);
+        reference.process(&x, &mut y).unwrap();
+        engine_out.extend_from_slice(&y);
+    }
+    assert_eq!(ref_monitor.stats().late_blocks, 0);
+
+    let mut rng = Lcg(sc.jitter.unwrap_or(0));
+    let period_ns = PERIOD as f64 * 1e9 / RATE as f64;
+    let fs = |rng: &mut Lcg, c: i64, input: bool| match sc.jitter {
+        None => 0,
+        Some(_) if c.rem_euclid(50) >= 44 && (c.div_euclid(50) % 2 == 0) == input => {
+            (0.8 * period_ns) as i64
+        }
+        Some(_) => {
+            let spike = rng.next() < 1.0 / 7.0;
+            (rng.next() * if spike { 0.9 } else { 0.4 } * period_ns) as i64
+        }
+    };
+    // JACK's cycle times are whole microseconds.
+    let cycle_start = |c: i64| {
+        let us = (c as f64 * period_ns / 1000.0).round() as i64;
+        let stall = sc.stall.filter(|&(from, _)| c >= from).map_or(0, |s| s.1);
+        T0 + us * 1000 + stall
+    };
+    let first = sc.out_start.min(0);
+    let mut played = Vec::new();
+    let mut expected = Vec::new();
+    let mut out = vec![0.0f32; 2 * PERIOD];
+    let mut pushed = 0usize;
+    for c in first..cycles {
+        let cs = cycle_start(c);
+        let mut run_output = |output: &mut OutputSide, rng: &mut Lcg| {
+            if c < sc.out_start || sc.skip_output == Some(c) {
+                return vec![0.0; PERIOD];
+            }
+            let t = CallbackTime {
+                callback_ns: cs + fs(rng, c, false),
+                device_ns: cs + sc.playback_ns,
+            };
+            output.process(&mut out, Some(t));
+            out.iter().step_by(2).copied().collect()
+        };
+        let mut run_input = |input: &mut InputSide, rng: &mut Lcg| {
+            let x: Vec<f32> = speechlike(pushed, PERIOD)
+                .into_iter()
+                .flat_map(|v| [v, v])
+                .collect();
+            let step = sc
+                .capture_step
+                .filter(|&(from, _)| c >= from)
+                .map_or(0, |s| s.1);
+            let t = CallbackTime {
+                callback_ns: cs + fs(rng, c, true),
+                device_ns: cs - sc.capture_ns - step,
+            };
+            input.process(&x, Some(t));
+            pushed += PERIOD;
+            wait_worker(&monitor, pushed as u64);
+        };
+        let y = if sc.input_first && c >= 0 {
+            run_input(&mut input, &mut rng);
+            run_output(&mut output, &mut rng)
+        } else {
+            let y = run_output(&mut output, &mut rng);
+            if c >= 0 {
+                run_input(&mut input, &mut rng);
+            }
+            y
+        };
+        played.push(y);
+        // Played in cycle c: the block that came in in cycle c - 1 (silence before the input).
+        expected.push(if c < sc.out_start || sc.skip_output == Some(c) || c < 1 {
+            vec![0.0; PERIOD]
+        } else {
+            let k = (c - 1) as usize * PERIOD;
+            engine_out[k..k + PERIOD].to_vec()
+        });
+    }
+    assert_eq!(monitor.stats().late_blocks, 0, "the worker was late");
+    SimRun {
+        played,
+        expected,
+        first,
+        counters,
+    }
+}
+
+impl SimRun {
+    /// Cycles (numbered from the input's first) whose output differs from the expected one.
+    fn wrong_cycles(&self) -> Vec<i64> {
+        self.played
+            .iter()
+            .zip(&self.expected)
+            .enumerate()
+            .filter(|(_, (p, e))| p != e)
+            .map(|(i, _)| self.first + i as i64)
+            .collect()
+    }
+
+    fn count(&self, c: &std::sync::atomic::AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// Cycles enough for the engine's output to carry signal for a good while (its first
+/// `latency` samples are silence, where a misaligned block would not show).
+fn sim_cycles() -> i64 {
+    let (input, _, _) = pipeline(PERIOD, None, false, false);
+    (input.engine_latency() / PERIOD) as i64 + 3 * i64::from(pipeline::ALIGN_CALLBACKS) + 60
+}
+
+/// Runs `sc` and asserts exact output in every cycle, no underrun and no correction after the
+/// start.
+fn assert_exact(what: &str, sc: Scenario) {
+    let cycles = sim_cycles();
+    let run = simulate(sc, cycles);
+    // The engine output must carry signal, or the comparison proves nothing.
+    let loud = run
+        .expected
+        .iter()
+        .filter(|b| b.iter().any(|v| v.abs() > 1e-3))
+        .count();
+    assert!(loud > 40, "{what}: only {loud} cycles of signal");
+    assert_eq!(run.wrong_cycles(), Vec::<i64>::new(), "{what}: cycles off");
+    assert_eq!(run.count(&run.counters.underruns), 0, "{what}: underruns");
+    assert_eq!(run.count(&run.counters.realigns), 0, "{what}: realigns");
+}
+
+#[test]
+fn aligned_start_plays_exactly_one_prefill_late() {
+    // Both streams begin in the same cycle, in either order within it.
+    assert_exact("same cycle, output first", Scenario::default());
+    assert_exact(
+        "same cycle, input first",
+        Scenario {
+            input_first: true,
+            ..Scenario::default()
+        },
+    );
+}
+
+#[test]
+fn input_starting_one_or_two_periods_early_is_aligned() {
+    for k in [1, 2] {
+        for input_first in [false, true] {
+            assert_exact(
+                &format!("input {k} periods early (input first in a cycle: {input_first})"),
+                Scenario {
+                    out_start: k,
+                    input_first,
+                    ..Scenario::default()
+                },
+            );
+        }
+    }
+}
+
+#[test]
+fn output_starting_early_waits_for_the_input() {
+    for k in [1, 3] {
+        for input_first in [false, true] {
+            assert_exact(
+                &format!("output {k} periods early (input first in a cycle: {input_first})"),
+                Scenario {
+                    out_start: -k,
+                    input_first,
+                    ..Scenario::default()
+                },
+            );
+        }
+    }
+}
+
+#[test]
+fn steady_state_with_jitter_latencies_and_a_stall_is_left_alone() {
+    // JACK-like device latencies (capture 64 frames, playback one period), callbacks late by
+    // scheduling (up to 90 % of a period now and then, 80 % for 6 cycles in a row), a 3 ms
+    // server stall, the capture latency 1024 frames longer from some cycle on: no correction.
+    for seed in [1, 2, 3] {
+        assert_exact(
+            &format!("jitter seed {seed}"),
+            Scenario {
+                out_start: 1,
+                jitter: Some(seed),
+                capture_ns: 64 * 1_000_000_000 / RATE as i64,
+                playback_ns: PERIOD as i64 * 1_000_000_000 / RATE as i64,
+                stall: Some((40, 3_000_000)),
+                capture_step: Some((70, 1024 * 1_000_000_000 / RATE as i64)),
+                ..Scenario::default()
+            },
+        );
+    }
+}
+
+#[test]
+fn a_skipped_output_cycle_is_corrected_once() {
+    // The output misses one cycle (a disturbed cycle): the ring holds a period more until the
+    // alignment has seen it for ALIGN_CALLBACKS callbacks, then drops it.
+    let cycles = sim_cycles();
+    let skip = cycles - 2 * i64::from(pipeline::ALIGN_CALLBACKS) - 10;
+    let run = simulate(
+        Scenario {
+            skip_output: Some(skip),
+            ..Scenario::default()
+        },
+        cycles,
+    );
+    let wrong = run.wrong_cycles();
+    let last_wrong = skip + i64::from(pipeline::ALIGN_CALLBACKS);
+    assert!(
+        wrong.iter().all(|&c| (skip..=last_wrong).contains(&c)),
+        "cycles off: {wrong:?} (skipped {skip})"
+    );
+    assert!(!wrong.is_empty(), "the skipped cycle changed nothing");
+    assert_eq!(run.count(&run.counters.realigns), 1);
+    assert_eq!(run.count(&run.counters.underruns), 0);
 }
