@@ -149,8 +149,9 @@ struct TrainArgs {
     /// of the L1/MSE loss (1 = symmetric; PESQ-WB punishes a too-loud band more).
     #[arg(long, default_value_t = 1.0)]
     over_weight: f64,
-    /// Generator runs: also keep each validation's generator as
-    /// `<out-dir>/snapshots/generator-<step>.safetensors`.
+    /// Also keep each validation's model: generator runs as
+    /// `<out-dir>/snapshots/generator-<step>.safetensors`, vocoder runs as
+    /// `<out-dir>/snapshots/s<step>/` (a checkpoint folder).
     #[arg(long)]
     keep_snapshots: bool,
 }
@@ -361,6 +362,7 @@ fn vocoder_cmd(v: VocoderArgs) -> Result<()> {
         low_band_weight: v.low_band_weight,
         disc_start: v.disc_start,
         disc_width: v.disc_width,
+        keep_snapshots: a.keep_snapshots,
     };
     vtrain::run(&opts)
 }

@@ -49,6 +49,10 @@ pub struct VocoderOptions {
     pub disc_start: u64,
     /// Channels of the discriminators.
     pub disc_width: i64,
+    /// Also keep each validation's vocoder as `snapshots/s<step>/` (weights and state, a
+    /// folder `export --vocoder-checkpoint` and `evaluate-vocoder` take): adversarial training
+    /// does not lower the mel loss that picks `best/`, so a step is chosen afterwards.
+    pub keep_snapshots: bool,
 }
 
 /// Loss weights (Vocos-like balance: the mel term dominates, GAN terms near one).
@@ -515,6 +519,17 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
             save(&latest, &state, &vvs, &vopt, &dvs, &dopt)?;
             if better {
                 save(&best_dir, &state, &vvs, &vopt, &dvs, &dopt)?;
+            }
+            if opts.keep_snapshots {
+                let dir = opts
+                    .run
+                    .out_dir
+                    .join("snapshots")
+                    .join(format!("s{}", state.step));
+                checkpoint::save(&dir, &state, |tmp| {
+                    vvs.save(tmp.join(checkpoint::VOC))?;
+                    Ok(())
+                })?;
             }
             opts.run.plot_curves();
         }

@@ -161,6 +161,7 @@ fn vopts(corpus: &Path, out: &Path, steps: u64, resume: bool) -> VocoderOptions 
         // The last steps train the discriminators too, so the GAN path runs and resumes.
         disc_start: 12,
         disc_width: 4,
+        keep_snapshots: true,
     }
 }
 
@@ -198,6 +199,8 @@ fn vocoder_training_lowers_the_mel_loss_resumes_exactly_and_exports() {
         "latest/vocoder.safetensors",
         "latest/disc.safetensors",
         "best/vocoder.safetensors",
+        "snapshots/s16/vocoder.safetensors",
+        "snapshots/s16/state.json",
         "curves.png",
     ] {
         assert!(a.join(f).exists(), "{f} missing");
