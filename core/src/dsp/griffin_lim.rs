@@ -68,22 +68,51 @@ pub fn griffin_lim(
     length: usize,
     config: &GriffinLimConfig,
 ) -> Result<Vec<f32>, DspError> {
+    griffin_lim_from(magnitude, None, n_frames, stft, length, config)
+}
+
+/// [`griffin_lim`] starting from the phases of `initial` (frame-major like `magnitude`; its
+/// magnitudes are ignored, a zero bin starts at phase 0) instead of `config.seed`'s.
+pub fn griffin_lim_from(
+    magnitude: &[f32],
+    initial: Option<&[Complex32]>,
+    n_frames: usize,
+    stft: &Stft,
+    length: usize,
+    config: &GriffinLimConfig,
+) -> Result<Vec<f32>, DspError> {
     check_shape(magnitude, n_frames, stft, length)?;
     if !(config.momentum.is_finite() && (0.0..1.0).contains(&config.momentum)) {
         return Err(invalid("momentum", "a value in [0, 1)", config.momentum));
     }
     let size = magnitude.len();
-    let mut angles: Vec<Complex32> = match config.seed {
-        Some(seed) => {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            (0..size)
-                .map(|_| {
-                    let phase = std::f32::consts::TAU * rng.gen::<f32>();
-                    Complex32::from_polar(1.0, phase)
-                })
-                .collect()
-        }
-        None => vec![Complex32::new(1.0, 0.0); size],
+    if let Some(init) = initial {
+        check_len("initial phase length", size, init.len())?;
+    }
+    let mut angles: Vec<Complex32> = match (initial, config.seed) {
+        (Some(init), _) => init
+            .iter()
+            .map(|v| {
+                let n = super::abs(*v);
+                if n > 0.0 && n.is_finite() {
+                    v / n
+                } else {
+                    Complex32::new(1.0, 0.0)
+                }
+            })
+            .collect(),
+        (None, seed) => match seed {
+            Some(seed) => {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                (0..size)
+                    .map(|_| {
+                        let phase = std::f32::consts::TAU * rng.gen::<f32>();
+                        Complex32::from_polar(1.0, phase)
+                    })
+                    .collect()
+            }
+            None => vec![Complex32::new(1.0, 0.0); size],
+        },
     };
     let alpha = config.momentum / (1.0 + config.momentum);
     let mut scratch = stft.scratch();
@@ -228,6 +257,34 @@ mod tests {
         let spec = stft.forward(&x);
         let sc = spectral_convergence(&spec.magnitude(), spec.n_frames, &stft, &x).unwrap();
         assert!(sc < 1e-5, "{sc}");
+    }
+
+    #[test]
+    fn initial_phases_are_used() {
+        // Started from the signal's own phases, iterations keep it (to float precision) while
+        // a random start stays far off after the same few iterations; the initial spectrum's
+        // magnitudes do not matter, and a wrong-length start is an error.
+        let stft = Stft::new(512, 128, 512).unwrap();
+        let x = test_signal(3000);
+        let spec = stft.forward(&x);
+        let mag = spec.magnitude();
+        let scaled: Vec<Complex32> = spec.data.iter().map(|v| v * 3.5).collect();
+        let cfg = GriffinLimConfig {
+            iterations: 2,
+            ..GriffinLimConfig::default()
+        };
+        let err = |y: &[f32]| {
+            let e: f32 = x.iter().zip(y).map(|(a, b)| (a - b).powi(2)).sum();
+            let r: f32 = x.iter().map(|a| a * a).sum();
+            (e / r).sqrt()
+        };
+        let from = griffin_lim_from(&mag, Some(&scaled), spec.n_frames, &stft, 3000, &cfg).unwrap();
+        let random = griffin_lim(&mag, spec.n_frames, &stft, 3000, &cfg).unwrap();
+        assert!(err(&from) < 1e-3, "{}", err(&from));
+        assert!(err(&random) > 0.3, "{}", err(&random));
+        assert!(
+            griffin_lim_from(&mag, Some(&scaled[1..]), spec.n_frames, &stft, 3000, &cfg).is_err()
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod resample;
 pub mod stft;
 
 pub use delay::DelayLine;
-pub use griffin_lim::{griffin_lim, spectral_convergence, GriffinLimConfig};
+pub use griffin_lim::{griffin_lim, griffin_lim_from, spectral_convergence, GriffinLimConfig};
 pub use mel::{mel_from_spectrogram, LogMel, MelFilterbank, MelSpec};
 pub use resample::{resample, resample_with, ResamplerProfile, StreamResampler};
 pub use stft::{Spectrogram, Stft};
