@@ -336,18 +336,23 @@ fn griffin_lim_offline(
         iterations,
         ..GriffinLimConfig::default()
     };
-    // Start from the input's own phases below the phase-copy base and the phase copy above it
-    // (what the phase-copy synthesis plays) rather than random phases: the iterations keep part
-    // of the harmonic alignment with the low band (hold-out, quality set: PESQ-WB +0.02 at the
-    // same LSD-HF; docs/TRAINING.md).
-    let geom = SpliceGeometry::new(cfg);
-    let ones = vec![1.0f32; n_bins];
-    let mut init = vec![zero; n_frames * n_bins];
-    for (x, o) in xs.chunks_exact(n_bins).zip(init.chunks_exact_mut(n_bins)) {
-        phase_copy(x, &ones, geom.phase_base, 0, o);
-        o[..geom.phase_base].copy_from_slice(&x[..geom.phase_base]);
-    }
-    let g = griffin_lim_from(&gmag, Some(&init), n_frames, &stft, len, &gl)?;
+    // With the band splice, start from the input's own phases below the phase-copy base and
+    // the phase copy above it (what the phase-copy synthesis plays) rather than random phases:
+    // the iterations keep part of the harmonic alignment with the low band (hold-out, quality
+    // set: PESQ-WB +0.02 at the same LSD-HF; docs/TRAINING.md). Without the splice (the
+    // seed's pure synthesis, and `vocoder-eval`'s judgement of the synthesis alone) the
+    // signal's phase is not the synthesis' to know: random start.
+    let init = cfg.splice.then(|| {
+        let geom = SpliceGeometry::new(cfg);
+        let ones = vec![1.0f32; n_bins];
+        let mut init = vec![zero; n_frames * n_bins];
+        for (x, o) in xs.chunks_exact(n_bins).zip(init.chunks_exact_mut(n_bins)) {
+            phase_copy(x, &ones, geom.phase_base, 0, o);
+            o[..geom.phase_base].copy_from_slice(&x[..geom.phase_base]);
+        }
+        init
+    });
+    let g = griffin_lim_from(&gmag, init.as_deref(), n_frames, &stft, len, &gl)?;
 
     // Re-analyse, splice with the input frame by frame, overlap-add.
     let mut gs = vec![zero; n_frames * n_bins];
