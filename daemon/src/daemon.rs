@@ -15,7 +15,7 @@ use widen_core::config::{engine::RT_CROSSFADE, live};
 use widen_core::engine::{Engine, EngineError, RealtimeEngine, RealtimeMonitor, RealtimeOptions};
 
 use crate::devices::{self, Direction, HostChoice};
-use crate::pipeline::{self, CallbackTime, PipelineConfig};
+use crate::pipeline::{self, PipelineConfig};
 use crate::stats::{Counters, CpuMeter, StatusReport};
 use crate::virtual_mic::VirtualMic;
 
@@ -392,13 +392,10 @@ fn buffer_frames(b: cpal::BufferSize) -> u32 {
     }
 }
 
-/// A callback's timestamps for the pipeline (ns on the stream clock; JACK: the server's).
-fn callback_time(callback: cpal::StreamInstant, device: cpal::StreamInstant) -> CallbackTime {
-    let ns = |i: cpal::StreamInstant| i64::try_from(i.as_nanos()).unwrap_or(i64::MAX);
-    CallbackTime {
-        callback_ns: ns(callback),
-        device_ns: ns(device),
-    }
+/// A callback's time for the pipeline's one-clock alignment (ns on the stream clock; JACK:
+/// the server's cycle start plus the time since).
+fn callback_ns(callback: cpal::StreamInstant) -> Option<i64> {
+    i64::try_from(callback.as_nanos()).ok()
 }
 
 fn build_input(
@@ -414,7 +411,7 @@ fn build_input(
         config,
         move |data, info| {
             let ts = info.timestamp();
-            side.process(data, Some(callback_time(ts.callback, ts.capture)));
+            side.process(data, callback_ns(ts.callback));
             let lat = ts.callback.duration_since(ts.capture);
             c.input_device_us
                 .store(lat.as_micros() as u64, Ordering::Relaxed);
@@ -437,7 +434,7 @@ fn build_output(
         config,
         move |data, info| {
             let ts = info.timestamp();
-            side.process(data, Some(callback_time(ts.callback, ts.playback)));
+            side.process(data, callback_ns(ts.callback));
             sync_delay.store(side.resampler_delay().to_bits(), Ordering::Relaxed);
             let lat = ts.playback.duration_since(ts.callback);
             c.output_device_us
@@ -588,6 +585,7 @@ fn start_session(
         clock_sync,
         bypass_on_overload: cfg.bypass_on_overload,
     };
+    counters.start_alignment.store(0, Ordering::Relaxed);
     let (input, output) = pipeline::build(pcfg, rt, Arc::clone(counters))?;
     let engine_latency = input.engine_latency();
     let worker_margin = input.worker_margin();
@@ -702,6 +700,7 @@ fn report(t0: Instant, session: Option<&Session>, counters: &Counters, cpu: f64)
         overflows: g(&counters.overflows),
         resyncs: g(&counters.resyncs),
         realigns: g(&counters.realigns),
+        start_alignment_frames: counters.start_alignment.load(Ordering::Relaxed),
         bypass_events: g(&counters.bypass_events),
         sanitized_samples: g(&counters.sanitized_samples),
         drift_ppm: f32::from_bits(counters.drift_ppm.load(Ordering::Relaxed)) as f64,

@@ -13,35 +13,41 @@
 //! ## One shared clock: alignment by measurement
 //!
 //! With one clock (JACK, one device) the delay through the ring must be exactly `prefill`, the
-//! figure the daemon reports. Counting samples alone cannot promise that: the input and output
-//! streams start separately (on JACK, two clients that may begin in different server cycles),
-//! and a disturbed cycle can leave a block more or less in the ring for good. So both sides
-//! measure it from the callbacks' timestamps ([`CallbackTime`]; on JACK both come from the
-//! server's cycle times):
+//! figure the daemon reports (input callback to output callback). Counting samples alone cannot
+//! promise that: the input and output streams start separately (on JACK, two clients that may
+//! begin in different server cycles), and a disturbed cycle can leave a block more or less in
+//! the ring for good. So the callbacks measure it from their timestamps (`callback_ns`: cpal's
+//! `StreamInstant` of the callback; on JACK the server's cycle start plus the time since, one
+//! clock for both streams):
 //!
-//! - The input callback publishes (one atomic, [`InputSide::process`]) the time at which ring
-//!   sample 0 would have been captured: the reference time of its block's first sample, minus
-//!   that sample's ring index over the rate. The reference time is the capture time plus the
-//!   smallest capture-to-callback latency of the last [`ALIGN_WINDOW`] callbacks, so it is in
-//!   the same "callback" time the reported latency is defined in (the device latencies are
-//!   the status's `end_to_end_ms` extra), without the callback's own scheduling jitter.
-//! - The output callback takes its reference time the same way (playback time minus the
-//!   largest callback-to-playback latency of its last [`ALIGN_WINDOW`] callbacks) and
-//!   computes when the ring sample it is about to play should play: its capture reference
-//!   time plus `prefill`. The difference is the delay error.
-//! - Start: an output callback that comes before the input's first one plays silence and
-//!   reads nothing (nothing is owed before the input has begun); the first measurement then
-//!   sets the read position, rounded to whole input blocks (drop samples when late, play
-//!   silence when early). Later: an error of at least [`ALIGN_THRESHOLD`] of a block, the
-//!   same whole number of input blocks for [`ALIGN_CALLBACKS`] consecutive output callbacks
-//!   (a single late cycle or a latency change is ignored), is corrected once the same way and
-//!   counted ([`Counters::realigns`]).
+//! - The input publishes, with each callback, its time and the ring index of its first sample
+//!   (a seqlock of atomics: the output skips a measurement rather than wait).
+//! - The output places that time on its own frame axis, between the times and frame counts of
+//!   its last [`ALIGN_HISTORY`] callbacks: so many frames before the output's current callback
+//!   that ring sample came in. Interpolating between its own callbacks follows the clock's real
+//!   pace (a busy dummy JACK server may run a cycle in twice its nominal time; a stalled
+//!   server's gap falls within one interval), and converts no long stretch of time at the
+//!   nominal rate. That distance, plus the ring samples between that one and the one about to
+//!   play, minus `prefill`, is the delay error.
+//! - Start: the output plays silence and reads nothing until the input has begun (nothing is
+//!   owed before) and it has [`ALIGN_START`] measurements; their median sets the read position,
+//!   rounded to whole input blocks (samples dropped when late, silence held when early).
+//!   Later: an error of at least [`ALIGN_THRESHOLD`] of a block, the same whole number of input
+//!   blocks for [`ALIGN_CALLBACKS`] consecutive output callbacks (a late callback, a stall, a
+//!   starved thread are not), is corrected once the same way and counted
+//!   ([`Counters::realigns`]).
 //!
-//! Without timestamps (`None`) the sides run as before: the output reads from its first
-//! callback on. The clock-sync path (two clocks) does not use any of this: its resampler steers
-//! the ring's fill. Nothing here allocates, locks or blocks after construction.
+//! A callback's time includes its scheduling delay within the cycle: the input callback running
+//! later in the cycle than the output by most of a period, persistently, would read as a block
+//! early. The capture and playback timestamps, free of that, are not used: they carry the device
+//! latencies (reported apart, in `end_to_end_ms`), which on JACK are the ports' latencies and
+//! change as ports are connected (seen at a session's start: 0, then a period, then 0 again on
+//! the daemon's input). Without timestamps (`None`) the sides run as before: the output reads
+//! from its first callback on. The clock-sync path (two clocks) does not use any of this: its
+//! resampler steers the ring's fill. Nothing here allocates, locks or blocks after
+//! construction.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rtrb::{Consumer, Producer, RingBuffer};
@@ -67,12 +73,13 @@ pub const BYPASS_FIRST_HOLD_S: f64 = 2.0;
 /// Longest bypass hold (s).
 pub const BYPASS_MAX_HOLD_S: f64 = 30.0;
 
-/// Output callbacks over which each side takes its extreme device latency (see the module
-/// docs): a callback that runs late by scheduling is measured by the earliest recent one.
-pub const ALIGN_WINDOW: usize = 8;
+/// Output callbacks whose times and frame counts place the input's callback on the output's
+/// frame axis.
+pub const ALIGN_HISTORY: usize = 8;
+/// Measurements whose median sets the read position at the start.
+pub const ALIGN_START: usize = 3;
 /// Consecutive output callbacks that must find the ring delay off by the same whole number of
-/// input blocks before it is corrected (longer than [`ALIGN_WINDOW`], so a device latency
-/// that grows, which the window takes that long to follow, is not mistaken for an error).
+/// input blocks before it is corrected.
 pub const ALIGN_CALLBACKS: u32 = 16;
 /// Smallest delay error corrected, as a share of the larger of the input block and the output
 /// callback. Above one half, so that a delay which sits about half a block off (possible only
@@ -80,75 +87,98 @@ pub const ALIGN_CALLBACKS: u32 = 16;
 pub const ALIGN_THRESHOLD: f64 = 0.625;
 /// Largest delay error (s) believed; a larger one means timestamps that are not one clock.
 const ALIGN_MAX_ERROR_S: f64 = 60.0;
-/// Largest device latency (s) believed (callback to capture or playback).
-const ALIGN_MAX_DEVICE_S: i64 = 10;
-/// The input side has not published a time yet.
-const NO_EPOCH: i64 = i64::MIN;
 
-/// When a callback ran and when its first frame was captured (input) or reaches the device
-/// (output): nanoseconds on the streams' clock (cpal's `StreamInstant`s, one clock for both
-/// streams of a JACK server).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallbackTime {
-    /// When the callback was called.
-    pub callback_ns: i64,
-    /// Input: when its first frame was captured. Output: when its first frame will be played.
-    pub device_ns: i64,
+/// The input's latest callback time and ring index, for the output (a seqlock: one writer; a
+/// reader that finds a write in progress gets nothing rather than waiting).
+#[derive(Debug, Default)]
+struct Published {
+    /// Odd while a write is in progress; 0 before the first.
+    seq: AtomicU64,
+    time: AtomicI64,
+    index: AtomicU64,
 }
 
-impl CallbackTime {
-    /// Device latency (device time minus callback time: negative on the input side), or `None`
-    /// when it is not plausible.
-    fn device_latency(self) -> Option<i64> {
-        let d = self.device_ns.checked_sub(self.callback_ns)?;
-        (d.abs() <= ALIGN_MAX_DEVICE_S * 1_000_000_000 && self.device_ns > 0).then_some(d)
-    }
-}
-
-/// The last [`ALIGN_WINDOW`] values of a device latency.
-#[derive(Debug, Clone, Copy, Default)]
-struct Recent {
-    vals: [i64; ALIGN_WINDOW],
-    len: usize,
-    next: usize,
-}
-
-impl Recent {
-    fn push(&mut self, v: i64) {
-        self.vals[self.next] = v;
-        self.next = (self.next + 1) % ALIGN_WINDOW;
-        self.len = (self.len + 1).min(ALIGN_WINDOW);
+impl Published {
+    fn publish(&self, time: i64, index: u64) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.time.store(time, Ordering::Relaxed);
+        self.index.store(index, Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
-    fn min(&self) -> i64 {
-        self.vals[..self.len].iter().copied().min().unwrap_or(0)
+    fn read(&self) -> Option<(i64, u64)> {
+        let s1 = self.seq.load(Ordering::Acquire);
+        if s1 == 0 || s1 % 2 == 1 {
+            return None;
+        }
+        let time = self.time.load(Ordering::Relaxed);
+        let index = self.index.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        (self.seq.load(Ordering::Relaxed) == s1).then_some((time, index))
     }
 
-    fn max(&self) -> i64 {
-        self.vals[..self.len].iter().copied().max().unwrap_or(0)
+    fn started(&self) -> bool {
+        self.seq.load(Ordering::Acquire) != 0
     }
-}
-
-/// The input side's part of the alignment.
-#[derive(Debug)]
-struct InAlign {
-    /// Reference time (ns) of ring sample 0, shared with the output side.
-    epoch: Arc<AtomicI64>,
-    /// Capture to callback (ns, positive).
-    latency: Recent,
 }
 
 /// The output side's part of the alignment.
 #[derive(Debug)]
 struct OutAlign {
-    epoch: Arc<AtomicI64>,
-    /// Callback to playback (ns).
-    latency: Recent,
+    input: Arc<Published>,
+    /// The last callbacks' (time ns, frames played before it), oldest first from `next`.
+    history: [(i64, u64); ALIGN_HISTORY],
+    len: usize,
+    next: usize,
+    /// Frames played so far (all callbacks).
+    frames: u64,
     /// Whether the read position has been set (or the input began without timestamps).
     started: bool,
+    /// Start-up measurements, each as the error minus the frames played before it (constant
+    /// while the output waits).
+    first: [f64; ALIGN_START],
+    firsts: usize,
     /// The correction (samples) the last callbacks agreed on, and how many in a row.
     pending: i64,
     streak: u32,
+}
+
+impl OutAlign {
+    /// Where the callback at `time` falls on the output's frame axis (frames played), from the
+    /// history; outside it, at the history's own pace (`rate` frames per second while it spans
+    /// no time).
+    fn frame_at(&self, time: i64, rate: f64) -> f64 {
+        let at = |k: usize| self.history[(self.next + ALIGN_HISTORY - 1 - k) % ALIGN_HISTORY];
+        // Newest first.
+        let (t0, p0) = at(0);
+        let (tn, pn) = at(self.len.max(1) - 1);
+        let per_ns = if t0 > tn && p0 > pn {
+            (p0 - pn) as f64 / (t0 - tn) as f64
+        } else {
+            rate / 1e9
+        };
+        if time >= t0 {
+            return p0 as f64 + (time - t0) as f64 * per_ns;
+        }
+        let mut newer = (t0, p0);
+        for k in 1..self.len {
+            let (t, p) = at(k);
+            if time >= t {
+                let (tn, pn) = newer;
+                let frac = if tn > t {
+                    (time - t) as f64 / (tn - t) as f64
+                } else {
+                    0.0
+                };
+                return p as f64 + frac * (pn - p) as f64;
+            }
+            newer = (t, p);
+        }
+        let (t, p) = newer;
+        p as f64 - (t - time) as f64 * per_ns
+    }
 }
 
 /// Where the bypass logic stands.
@@ -194,8 +224,7 @@ pub struct InputSide {
     /// Ring samples written since the start, the prefill included: the ring index of the next
     /// sample pushed.
     written: u64,
-    rate: u32,
-    align: Option<InAlign>,
+    align: Option<Arc<Published>>,
     counters: Arc<Counters>,
 }
 
@@ -304,7 +333,7 @@ pub fn build(
         None
     };
     // One clock, one rate: the delay through the ring is measured and kept at the prefill.
-    let epoch = Arc::new(AtomicI64::new(NO_EPOCH));
+    let published = Arc::new(Published::default());
     let aligned = !cfg.clock_sync && cfg.in_rate == cfg.out_rate;
     let input = InputSide {
         channels: cfg.in_channels.max(1),
@@ -317,11 +346,7 @@ pub fn build(
         bypass,
         pos: 0,
         written: cfg.prefill as u64,
-        rate: cfg.in_rate,
-        align: aligned.then(|| InAlign {
-            epoch: Arc::clone(&epoch),
-            latency: Recent::default(),
-        }),
+        align: aligned.then(|| Arc::clone(&published)),
         counters: Arc::clone(&counters),
     };
     let output = OutputSide {
@@ -339,10 +364,15 @@ pub fn build(
         target: cfg.prefill,
         read: 0,
         hold: 0,
-        align: aligned.then(|| OutAlign {
-            epoch,
-            latency: Recent::default(),
+        align: aligned.then_some(OutAlign {
+            input: published,
+            history: [(0, 0); ALIGN_HISTORY],
+            len: 0,
+            next: 0,
+            frames: 0,
             started: false,
+            first: [0.0; ALIGN_START],
+            firsts: 0,
             pending: 0,
             streak: 0,
         }),
@@ -373,20 +403,15 @@ impl InputSide {
         self.rt.set_amount(amount);
     }
 
-    /// The input callback: `data` is interleaved with `channels` channels; `time` is the
-    /// callback's timestamp (`None` where the backend gives none: no alignment).
-    pub fn process(&mut self, data: &[f32], time: Option<CallbackTime>) {
+    /// The input callback: `data` is interleaved with `channels` channels; `callback_ns` is
+    /// when the callback was called (ns on the streams' clock; `None` where the backend does
+    /// not say: no alignment).
+    pub fn process(&mut self, data: &[f32], callback_ns: Option<i64>) {
         let ch = self.channels;
         let frames = data.len() / ch;
         Counters::bump(&self.counters.input_callbacks);
-        if let (Some(a), Some(t)) = (self.align.as_mut(), time) {
-            if let Some(d) = t.device_latency() {
-                // d = capture - callback (<= 0): the smallest recent delay is -max(d).
-                a.latency.push(-d);
-                let reference = t.device_ns as f64 + a.latency.min() as f64;
-                let epoch = reference - self.written as f64 * 1e9 / f64::from(self.rate);
-                a.epoch.store(epoch.round() as i64, Ordering::Release);
-            }
+        if let (Some(p), Some(t)) = (&self.align, callback_ns.filter(|&t| t > 0)) {
+            p.publish(t, self.written);
         }
         self.counters
             .input_frames
@@ -524,16 +549,17 @@ impl OutputSide {
         self.ring.slots()
     }
 
-    /// The output callback: fills interleaved `data` (`channels` channels); `time` is the
-    /// callback's timestamp (`None` where the backend gives none: no alignment).
-    pub fn process(&mut self, data: &mut [f32], time: Option<CallbackTime>) {
+    /// The output callback: fills interleaved `data` (`channels` channels); `callback_ns` is
+    /// when the callback was called (ns on the streams' clock; `None` where the backend does
+    /// not say: no alignment).
+    pub fn process(&mut self, data: &mut [f32], callback_ns: Option<i64>) {
         let ch = self.channels;
         let frames = data.len() / ch;
         Counters::bump(&self.counters.output_callbacks);
         self.counters
             .output_frames
             .fetch_add(frames as u64, Ordering::Relaxed);
-        if !self.align(frames, time) {
+        if !self.align(frames, callback_ns) {
             // The input has not begun: silence, and nothing owed.
             data.fill(0.0);
             return;
@@ -553,27 +579,30 @@ impl OutputSide {
     }
 
     /// One-clock alignment (module docs): measures the ring delay and corrects it. Returns
-    /// `false` while the output must wait for the input's first callback.
-    fn align(&mut self, frames: usize, time: Option<CallbackTime>) -> bool {
+    /// `false` while the output waits for the input (silence, nothing read).
+    fn align(&mut self, frames: usize, callback_ns: Option<i64>) -> bool {
         let Some(a) = self.align.as_mut() else {
             return true;
         };
-        let time = time.and_then(|t| Some((t, t.device_latency()?)));
-        let Some((t, latency)) = time else {
+        let pos = a.frames;
+        a.frames += frames as u64;
+        let Some(now) = callback_ns.filter(|&t| t > 0) else {
             // No timestamp: read on (from the start, as without alignment).
             a.started = true;
             return true;
         };
-        a.latency.push(latency);
-        let epoch = a.epoch.load(Ordering::Acquire);
+        a.history[a.next] = (now, pos);
+        a.next = (a.next + 1) % ALIGN_HISTORY;
+        a.len = (a.len + 1).min(ALIGN_HISTORY);
         let rate = f64::from(self.rate);
-        let error = (epoch != NO_EPOCH)
-            .then(|| {
-                // The earliest recent callback's time, then the ring sample this one plays
-                // first (after the silence still held, past the samples owed).
-                let reference = t.device_ns as f64 - a.latency.max() as f64;
-                let since = (reference - epoch as f64) * rate / 1e9;
-                since + self.hold as f64
+        // The input's latest callback came in `since` frames before this one; the ring sample
+        // this callback plays first (after the silence still held, past the samples owed) is
+        // `read + owed - hold`, and should play `target` frames after ring sample `index`.
+        let input = a.input.read();
+        let error = input
+            .map(|(time, index)| {
+                let since = pos as f64 - a.frame_at(time, rate);
+                since + index as f64 + self.hold as f64
                     - (self.read + self.owed as u64) as f64
                     - self.target as f64
             })
@@ -581,15 +610,27 @@ impl OutputSide {
         let quantum = self.max_in_block.max(1) as f64;
         let whole = |e: f64| (e / quantum).round() as i64 * quantum as i64;
         if !a.started {
-            match error {
-                Some(e) => {
-                    a.started = true;
-                    self.correct(whole(e));
+            if let Some(e) = error {
+                // Waiting reads nothing: the error minus the frames played stays put.
+                a.first[a.firsts % ALIGN_START] = e - pos as f64;
+                a.firsts += 1;
+                if a.firsts < ALIGN_START {
+                    return false;
                 }
-                // The input has not pushed yet: wait for it.
-                None if epoch == NO_EPOCH && self.ring.slots() <= self.target => return false,
-                None => a.started = true,
+                let mut m = a.first;
+                m.sort_by(f64::total_cmp);
+                a.started = true;
+                let c = whole(m[ALIGN_START / 2] + pos as f64);
+                self.correct(c);
+                self.counters.start_alignment.store(c, Ordering::Relaxed);
+                return true;
             }
+            if input.is_none() && (a.input.started() || self.ring.slots() <= self.target) {
+                // The input has not begun (or was publishing just now): wait for it.
+                return false;
+            }
+            // The input runs without timestamps, or with implausible ones: read on, unaligned.
+            a.started = true;
             return true;
         }
         let Some(e) = error else {

@@ -3,7 +3,7 @@
 //! Everything is an atomic written with `Relaxed` stores: the callbacks never lock, and a
 //! status line a few microseconds stale is fine.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// Live counters (cumulative since the daemon started unless said otherwise).
 #[derive(Debug, Default)]
@@ -20,6 +20,9 @@ pub struct Counters {
     /// input blocks, persistently, and corrected it (pipeline module docs). The start-up
     /// alignment is not counted.
     pub realigns: AtomicU64,
+    /// Samples the one-clock alignment dropped (positive) or held back as silence (negative)
+    /// at the start of the session, to begin at the reported latency (per session).
+    pub start_alignment: AtomicI64,
     /// Times the daemon switched to bypass (dry) because the engine worker was late.
     pub bypass_events: AtomicU64,
     /// Whether the output is in bypass right now.
@@ -127,6 +130,9 @@ pub struct StatusReport {
     pub resyncs: u64,
     /// Ring delay corrected back to the reported latency (one clock; see `Counters::realigns`).
     pub realigns: u64,
+    /// What the one-clock alignment did at the session's start (frames dropped, or negative:
+    /// held back as silence; see `Counters::start_alignment`).
+    pub start_alignment_frames: i64,
     /// Times bypass was entered (`--bypass-on-overload`).
     pub bypass_events: u64,
     /// NaN/Inf/denormal input samples replaced.

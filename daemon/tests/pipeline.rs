@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use widen_core::config::MelConfig;
 use widen_core::engine::mock::{Faulty, MockGenerator, MockVocoder};
 use widen_core::engine::{Context, Engine, EngineConfig, RealtimeEngine, RealtimeMonitor};
-use widen_daemon::pipeline::{self, CallbackTime, InputSide, OutputSide, PipelineConfig};
+use widen_daemon::pipeline::{self, InputSide, OutputSide, PipelineConfig};
 use widen_daemon::Counters;
 
 const RATE: u32 = 48_000;
@@ -82,19 +82,10 @@ fn callbacks_do_not_allocate() {
         let (mut input, mut output, _) = pipeline(block, None, sync, bypass);
         let blocks: Vec<Vec<f32>> = (0..50).map(|b| sine(b * block, block)).collect();
         let mut out = vec![0.0f32; 2 * block];
-        // Timestamps as on JACK (they drive the alignment without clock sync).
+        // Callback times as on JACK (they drive the alignment without clock sync).
         let t = |k: usize| {
             let cs = 1_000_000_000_000 + (k * block) as i64 * 1_000_000_000 / RATE as i64;
-            (
-                Some(CallbackTime {
-                    callback_ns: cs + 20_000,
-                    device_ns: cs,
-                }),
-                Some(CallbackTime {
-                    callback_ns: cs + 10_000,
-                    device_ns: cs + 5_000_000,
-                }),
-            )
+            (Some(cs + 20_000), Some(cs + 10_000))
         };
         // Warm up (first calls touch lazily initialised thread-locals in std).
         input.process(&blocks[0], t(0).0);
@@ -249,17 +240,16 @@ struct Scenario {
     input_first: bool,
     /// The output callback does not run in this cycle (a disturbed cycle).
     skip_output: Option<i64>,
+    /// The input callback does not run in cycles `from..to` (a starved client).
+    skip_input: Option<(i64, i64)>,
     /// From this cycle on the server's cycles start this much later (ns): a stalled server.
     stall: Option<(i64, i64)>,
+    /// Cycles `from..to` take `factor` times their nominal time (an overloaded dummy server).
+    slow: Option<(i64, i64, f64)>,
     /// Scheduling jitter: callbacks run 0..40 % of a period after the cycle start, one in
     /// seven up to 90 % (seeded), and every 50 cycles one side's callbacks run 80 % of a period
     /// late for 6 cycles in a row (a starved thread).
     jitter: Option<u64>,
-    /// Capture and playback latency the backend reports (ns).
-    capture_ns: i64,
-    playback_ns: i64,
-    /// From this cycle on the capture latency is this much larger (ns): ports reconnected.
-    capture_step: Option<(i64, i64)>,
 }
 
 /// The mono input stream (identical on both channels), frames `start..start + n`.
@@ -342,28 +332,34 @@ fn simulate(sc: Scenario, cycles: i64) -> SimRun {
             (rng.next() * if spike { 0.9 } else { 0.4 } * period_ns) as i64
         }
     };
-    // JACK's cycle times are whole microseconds.
-    let cycle_start = |c: i64| {
-        let us = (c as f64 * period_ns / 1000.0).round() as i64;
-        let stall = sc.stall.filter(|&(from, _)| c >= from).map_or(0, |s| s.1);
-        T0 + us * 1000 + stall
-    };
     let first = sc.out_start.min(0);
+    // JACK's cycle times are whole microseconds.
+    let mut starts = Vec::new();
+    let mut t = T0 as f64 + first as f64 * period_ns;
+    for c in first..cycles {
+        let stall = sc.stall.filter(|&(from, _)| c >= from).map_or(0, |s| s.1);
+        starts.push((t / 1000.0).round() as i64 * 1000 + stall);
+        let factor = match sc.slow {
+            Some((from, to, f)) if (from..to).contains(&c) => f,
+            _ => 1.0,
+        };
+        t += period_ns * factor;
+    }
+    let cycle_start = |c: i64| starts[(c - first) as usize];
     let mut played = Vec::new();
     let mut expected = Vec::new();
     let mut out = vec![0.0f32; 2 * PERIOD];
     let mut pushed = 0usize;
+    let mut came_in: Option<usize> = None;
     for c in first..cycles {
         let cs = cycle_start(c);
+        // The input block (of the input's own count) that comes in in this cycle, if it runs.
+        let block = pushed / PERIOD;
         let mut run_output = |output: &mut OutputSide, rng: &mut Lcg| {
             if c < sc.out_start || sc.skip_output == Some(c) {
                 return vec![0.0; PERIOD];
             }
-            let t = CallbackTime {
-                callback_ns: cs + fs(rng, c, false),
-                device_ns: cs + sc.playback_ns,
-            };
-            output.process(&mut out, Some(t));
+            output.process(&mut out, Some(cs + fs(rng, c, false)));
             out.iter().step_by(2).copied().collect()
         };
         let mut run_input = |input: &mut InputSide, rng: &mut Lcg| {
@@ -371,36 +367,32 @@ fn simulate(sc: Scenario, cycles: i64) -> SimRun {
                 .into_iter()
                 .flat_map(|v| [v, v])
                 .collect();
-            let step = sc
-                .capture_step
-                .filter(|&(from, _)| c >= from)
-                .map_or(0, |s| s.1);
-            let t = CallbackTime {
-                callback_ns: cs + fs(rng, c, true),
-                device_ns: cs - sc.capture_ns - step,
-            };
-            input.process(&x, Some(t));
+            input.process(&x, Some(cs + fs(rng, c, true)));
             pushed += PERIOD;
             wait_worker(&monitor, pushed as u64);
         };
-        let y = if sc.input_first && c >= 0 {
+        let input_runs = c >= 0 && !sc.skip_input.is_some_and(|(a, b)| (a..b).contains(&c));
+        let y = if sc.input_first && input_runs {
             run_input(&mut input, &mut rng);
             run_output(&mut output, &mut rng)
         } else {
             let y = run_output(&mut output, &mut rng);
-            if c >= 0 {
+            if input_runs {
                 run_input(&mut input, &mut rng);
             }
             y
         };
         played.push(y);
-        // Played in cycle c: the block that came in in cycle c - 1 (silence before the input).
-        expected.push(if c < sc.out_start || sc.skip_output == Some(c) || c < 1 {
-            vec![0.0; PERIOD]
-        } else {
-            let k = (c - 1) as usize * PERIOD;
-            engine_out[k..k + PERIOD].to_vec()
-        });
+        // Played in cycle c: the block that came in in cycle c - 1 (silence before the input,
+        // or after a cycle it missed).
+        let expect = match came_in {
+            Some(b) if c >= sc.out_start && sc.skip_output != Some(c) => {
+                engine_out[b * PERIOD..(b + 1) * PERIOD].to_vec()
+            }
+            _ => vec![0.0; PERIOD],
+        };
+        expected.push(expect);
+        came_in = input_runs.then_some(block);
     }
     assert_eq!(monitor.stats().late_blocks, 0, "the worker was late");
     SimRun {
@@ -498,20 +490,16 @@ fn output_starting_early_waits_for_the_input() {
 }
 
 #[test]
-fn steady_state_with_jitter_latencies_and_a_stall_is_left_alone() {
-    // JACK-like device latencies (capture 64 frames, playback one period), callbacks late by
-    // scheduling (up to 90 % of a period now and then, 80 % for 6 cycles in a row), a 3 ms
-    // server stall, the capture latency 1024 frames longer from some cycle on: no correction.
-    for seed in [1, 2, 3] {
+fn steady_state_with_jitter_and_stalls_is_left_alone() {
+    // Callbacks late by scheduling (up to 90 % of a period now and then, 80 % for 6 cycles in
+    // a row), a server stalled for 3 ms or for 25 ms (almost 5 periods): no correction.
+    for (seed, stall) in [(1, 3_000_000), (2, 3_000_000), (3, 25_000_000)] {
         assert_exact(
-            &format!("jitter seed {seed}"),
+            &format!("jitter seed {seed}, stall {stall} ns"),
             Scenario {
                 out_start: 1,
                 jitter: Some(seed),
-                capture_ns: 64 * 1_000_000_000 / RATE as i64,
-                playback_ns: PERIOD as i64 * 1_000_000_000 / RATE as i64,
-                stall: Some((40, 3_000_000)),
-                capture_step: Some((70, 1024 * 1_000_000_000 / RATE as i64)),
+                stall: Some((40, stall)),
                 ..Scenario::default()
             },
         );
@@ -519,11 +507,56 @@ fn steady_state_with_jitter_latencies_and_a_stall_is_left_alone() {
 }
 
 #[test]
+fn a_server_running_at_half_speed_is_left_alone() {
+    // An overloaded dummy JACK server ran its cycles about 10.4 ms apart for 5.3 ms of audio:
+    // the time between the callbacks is no measure of samples at the nominal rate. The same
+    // from the first cycle on (start-up alignment), and for a stretch in the middle.
+    for (from, seed) in [(-5, None), (30, None), (30, Some(4))] {
+        assert_exact(
+            &format!("slow from cycle {from}, jitter {seed:?}"),
+            Scenario {
+                out_start: 2,
+                slow: Some((from, from + 150, 1.95)),
+                jitter: seed,
+                ..Scenario::default()
+            },
+        );
+    }
+}
+
+#[test]
+fn input_missing_cycles_is_corrected_once() {
+    // The input client misses one cycle, or three (a starved client on an overloaded server):
+    // the output underruns meanwhile and owes the blocks, and the owed accounting alone would
+    // then drop every block as it arrives, for good. The alignment finds the read position
+    // that many blocks ahead of the input and moves it back once.
+    for missed in [1, 3] {
+        let cycles = sim_cycles();
+        let from = cycles - 2 * i64::from(pipeline::ALIGN_CALLBACKS) - 20;
+        let run = simulate(
+            Scenario {
+                skip_input: Some((from, from + missed)),
+                ..Scenario::default()
+            },
+            cycles,
+        );
+        let wrong = run.wrong_cycles();
+        let last_wrong = from + missed + 1 + i64::from(pipeline::ALIGN_CALLBACKS);
+        assert!(
+            wrong.iter().all(|&c| (from..=last_wrong).contains(&c)),
+            "missed {missed}: cycles off: {wrong:?} (from {from})"
+        );
+        assert!(!wrong.is_empty(), "the missed cycles changed nothing");
+        assert_eq!(run.count(&run.counters.realigns), 1, "missed {missed}");
+    }
+}
+
+#[test]
 fn a_skipped_output_cycle_is_corrected_once() {
     // The output misses one cycle (a disturbed cycle): the ring holds a period more until the
-    // alignment has seen it for ALIGN_CALLBACKS callbacks, then drops it.
+    // alignment has seen it long enough, then drops it.
     let cycles = sim_cycles();
-    let skip = cycles - 2 * i64::from(pipeline::ALIGN_CALLBACKS) - 10;
+    let skip = cycles - 2 * i64::from(pipeline::ALIGN_CALLBACKS) - 20;
     let run = simulate(
         Scenario {
             skip_output: Some(skip),
@@ -532,7 +565,9 @@ fn a_skipped_output_cycle_is_corrected_once() {
         cycles,
     );
     let wrong = run.wrong_cycles();
-    let last_wrong = skip + i64::from(pipeline::ALIGN_CALLBACKS);
+    // The callback after the gap measures half a period (the input's callback falls within
+    // the output's two-period interval), then ALIGN_CALLBACKS agree on one.
+    let last_wrong = skip + 1 + i64::from(pipeline::ALIGN_CALLBACKS);
     assert!(
         wrong.iter().all(|&c| (skip..=last_wrong).contains(&c)),
         "cycles off: {wrong:?} (skipped {skip})"
