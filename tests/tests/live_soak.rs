@@ -94,7 +94,7 @@ fn soak_10_minutes_at_256_frames_without_xruns_or_late_blocks() {
     let driver_n = after.driver - before.driver;
     let margin = info.worker_margin;
     eprintln!(
-        "soak {secs:.0} s at {PERIOD} frames (safety {safety} ms; server real-time: {}, engine worker real-time: {worker_rt}; load average {load_start} at the start, {load_end} at the end): {played} samples played, latency {} frames ({:.1} ms; worker margin {margin} frames = {:.1} ms), late blocks {}, underruns {}, overflows {}, restarts {}, xruns {} (server log: driver late {driver_n} = {:.1}/min, client late {}; the server with only the idle harness before: driver late {control} in {control_secs:.0} s = {:.1}/min, load average {load_control}), worker's slowest block {:.1} ms, cpu median {med:.1}% max {max:.1}%, output peak {peak:.3}",
+        "soak {secs:.0} s at {PERIOD} frames (safety {safety} ms; server real-time: {}, engine worker real-time: {worker_rt}; load average {load_start} at the start, {load_end} at the end): {played} samples played, latency {} frames ({:.1} ms; worker margin {margin} frames = {:.1} ms), late blocks {}, underruns {}, overflows {}, realigns {} (start {} frames), restarts {}, xruns {} (server log: driver late {driver_n} = {:.1}/min, client late {}; the server with only the idle harness before: driver late {control} in {control_secs:.0} s = {:.1}/min, load average {load_control}), worker's slowest block {:.1} ms, cpu median {med:.1}% max {max:.1}%, output peak {peak:.3}",
         jack.is_realtime(),
         info.latency_frames,
         1000.0 * info.latency_frames as f64 / RATE as f64,
@@ -102,6 +102,8 @@ fn soak_10_minutes_at_256_frames_without_xruns_or_late_blocks() {
         s.late_blocks,
         s.underruns,
         s.overflows,
+        s.realigns,
+        s.start_alignment_frames,
         s.restarts,
         s.xruns,
         per_min(driver_n, secs),
