@@ -494,7 +494,7 @@ pub fn run(ws: &Path, widen: &Path, target: &Path, args: &[String]) -> Result<()
         let amount = default_amount(&dir)?;
         let a = format!("{amount}");
         let voc_note = if trained_vocoder(&dir) {
-            "trained vocoder (CPU, reconstruction losses)".to_string()
+            "trained vocoder (CPU reconstruction stage, GPU adversarial stage)".to_string()
         } else {
             "untrained placeholder vocoder".to_string()
         };
