@@ -182,10 +182,21 @@ fn live_output_matches_offline_engine_after_reported_latency() {
     ] {
         // The daemon's two JACK clients may begin in different server cycles, and the dummy
         // server of this shared VM wakes up late now and then: the daemon aligns its ring's
-        // delay by the cycle times (pipeline module docs), so every run must be exact.
-        let m = run_mode(mode, &server);
+        // delay by the cycle times (pipeline module docs), so the latency must be exact in every
+        // run. A stalled machine can still cost a run a few blocks (a cycle the input client
+        // missed: underruns until the realignment; a late worker: dry blocks): such a run, with
+        // the server's own xruns logged during it and the latency exact, is repeated once.
+        let mut m = run_mode(mode, &server);
         if let Err(e) = check(mode, &m) {
-            panic!("{e}");
+            let machine = m.server_xruns > 0 && (m.underruns > 0 || m.late > 0);
+            if !(machine && m.lag == m.reported) {
+                panic!("{e}");
+            }
+            eprintln!("{e}; the server logged xruns of its own during the run: once more");
+            m = run_mode(mode, &server);
+            if let Err(e) = check(mode, &m) {
+                panic!("{e} (second run)");
+            }
         }
     }
 }
