@@ -184,12 +184,13 @@ fn live_output_matches_offline_engine_after_reported_latency() {
         // server of this shared VM wakes up late now and then: the daemon aligns its ring's
         // delay by the cycle times (pipeline module docs), so the latency must be exact in every
         // run. A stalled machine can still cost a run a few blocks (a cycle the input client
-        // missed: underruns until the realignment; a late worker: dry blocks): such a run, with
-        // the server's own xruns logged during it and the latency exact, is repeated once.
+        // missed: underruns until the realignment; a late worker: dry blocks; a cycle the
+        // harness client missed: its speech is not what the daemon got, seen once as a low-band
+        // difference of 1.6e-3 with 2 server xruns): such a run, with the server's own xruns
+        // logged during it and the latency exact, is repeated once.
         let mut m = run_mode(mode, &server);
         if let Err(e) = check(mode, &m) {
-            let machine = m.server_xruns > 0 && (m.underruns > 0 || m.late > 0);
-            if !(machine && m.lag == m.reported) {
+            if !(m.server_xruns > 0 && m.lag == m.reported) {
                 panic!("{e}");
             }
             eprintln!("{e}; the server logged xruns of its own during the run: once more");
