@@ -664,17 +664,26 @@ impl OutputSide {
             let h = d.min(self.hold);
             self.hold -= h;
             d -= h;
-            let k = d.min(self.ring.slots());
-            if let Ok(chunk) = self.ring.read_chunk(k) {
-                chunk.commit_all();
-                self.read += k as u64;
-                d -= k;
-            }
+            d -= self.discard(d);
             self.owed += d;
         } else {
             let o = d.min(self.owed);
             self.owed -= o;
             self.hold += d - o;
+        }
+    }
+
+    /// Drops up to `k` queued samples (no more than the ring holds), counted as read (the
+    /// alignment's ring index); returns how many.
+    fn discard(&mut self, k: usize) -> usize {
+        let k = k.min(self.ring.slots());
+        match self.ring.read_chunk(k) {
+            Ok(c) => {
+                c.commit_all();
+                self.read += k as u64;
+                k
+            }
+            Err(_) => 0,
         }
     }
 
@@ -688,12 +697,7 @@ impl OutputSide {
         }
         // Samples owed from an earlier underrun are dropped as they arrive (constant latency).
         if self.owed > 0 {
-            let k = self.owed.min(self.ring.slots());
-            if let Ok(c) = self.ring.read_chunk(k) {
-                c.commit_all();
-                self.read += k as u64;
-            }
-            self.owed -= k;
+            self.owed -= self.discard(self.owed);
         }
         let fill = self.ring.slots();
         self.counters
@@ -701,10 +705,7 @@ impl OutputSide {
             .store(fill as u64, Ordering::Relaxed);
         if fill > self.resync_above {
             // Far too much queued (the output stalled): drop back to the target at once.
-            if let Ok(c) = self.ring.read_chunk(fill - self.target) {
-                c.commit_all();
-                self.read += (fill - self.target) as u64;
-            }
+            self.discard(fill - self.target);
             if let Some(s) = self.sync.as_mut() {
                 s.reset();
             }

@@ -101,18 +101,16 @@ pub fn griffin_lim_from(
                 }
             })
             .collect(),
-        (None, seed) => match seed {
-            Some(seed) => {
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-                (0..size)
-                    .map(|_| {
-                        let phase = std::f32::consts::TAU * rng.gen::<f32>();
-                        Complex32::from_polar(1.0, phase)
-                    })
-                    .collect()
-            }
-            None => vec![Complex32::new(1.0, 0.0); size],
-        },
+        (None, Some(seed)) => {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            (0..size)
+                .map(|_| {
+                    let phase = std::f32::consts::TAU * rng.gen::<f32>();
+                    Complex32::from_polar(1.0, phase)
+                })
+                .collect()
+        }
+        (None, None) => vec![Complex32::new(1.0, 0.0); size],
     };
     let alpha = config.momentum / (1.0 + config.momentum);
     let mut scratch = stft.scratch();
