@@ -13,6 +13,7 @@ pub mod disc;
 pub mod evaluate;
 pub mod export;
 pub mod generator;
+pub mod import;
 pub mod plot;
 pub mod spec;
 pub mod tch_mel;

@@ -34,6 +34,19 @@ enum Cmd {
     EvaluateVocoder(EvalVocoderArgs),
     /// Score checkpoints and sinc on a corpus split (Griffin-Lim synthesis, band splice).
     Evaluate(EvalArgs),
+    /// Turn a model set's ONNX files (e.g. models/default/quality) back into checkpoint folders
+    /// OUT/generator and OUT/vocoder, to evaluate, warm-start from or re-export (weights only).
+    Import {
+        /// Model set: quality or low-latency.
+        #[arg(long, default_value = "quality")]
+        variant: String,
+        /// Model set folder (widen.json with its generator and vocoder).
+        #[arg(long)]
+        model_dir: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
     /// Draw a run's curves (log.jsonl) as a PNG.
     Plot {
         /// The run's log.jsonl.
@@ -375,6 +388,18 @@ const AUTO_AMOUNT_CLIPS: usize = 320;
 /// while PESQ-WB, which punishes a wrong 4-8 kHz band, stays clearly above plain upsampling.
 const AUTO_AMOUNT_PESQ_MARGIN: f64 = 0.05;
 
+fn import_cmd(variant: &str, model_dir: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let variant = spec::parse_variant(variant)?;
+    let got = widen_train::import::import_set(variant, model_dir, out)?;
+    eprintln!(
+        "imported {}: generator -> {}, vocoder -> {}",
+        model_dir.display(),
+        got.generator.display(),
+        got.vocoder.display()
+    );
+    Ok(())
+}
+
 fn export_cmd(a: ExportArgs) -> Result<()> {
     let variant = spec::parse_variant(&a.variant)?;
     let synthesis = match a.synthesis.as_deref() {
@@ -674,6 +699,11 @@ fn main() {
         Cmd::Export(a) => export_cmd(a),
         Cmd::EvaluateVocoder(a) => eval_vocoder_cmd(a),
         Cmd::Evaluate(a) => eval_cmd(a),
+        Cmd::Import {
+            variant,
+            model_dir,
+            out_dir,
+        } => import_cmd(&variant, &model_dir, &out_dir),
         Cmd::Plot { log, out } => widen_train::plot::plot_log(&log, &out),
     };
     if let Err(e) = r {

@@ -193,6 +193,53 @@ fn invalid(layer: &str, message: String) -> OnnxError {
 /// wrongly sized entry is an error, never a silent fallback to seeded weights.
 pub type TrainedWeights = std::collections::HashMap<String, Vec<f32>>;
 
+/// The `float32` initializers of `model` by name, row-major: the inverse of a trained build
+/// (`build_trained(&initializer_weights(&m)?)` gives `m` back for a model built by this module).
+/// The graph's own constants (`const*`) come along and are ignored by whoever looks up layers;
+/// a channel LayerNorm's parameters, stored as `{layer}.btc.weight` (the norm runs on the
+/// transposed tensor), are returned under the layer's name, `{layer}.weight`.
+pub fn initializer_weights(model: &crate::proto::ModelProto) -> Result<TrainedWeights, OnnxError> {
+    let mut out = TrainedWeights::new();
+    let Some(graph) = &model.graph else {
+        return Ok(out);
+    };
+    for t in &graph.initializer {
+        if t.data_type != Some(crate::proto::tensor_proto::DataType::Float as i32) {
+            continue;
+        }
+        let name = t.name.clone().unwrap_or_default();
+        let values: Vec<f32> = match &t.raw_data {
+            Some(raw) if !raw.is_empty() => {
+                if raw.len() % 4 != 0 {
+                    return Err(invalid(
+                        &name,
+                        format!(
+                            "raw data of {} bytes is not whole float32 values",
+                            raw.len()
+                        ),
+                    ));
+                }
+                raw.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            }
+            _ => t.float_data.clone(),
+        };
+        let expected: i64 = t.dims.iter().product();
+        if usize::try_from(expected).ok() != Some(values.len()) {
+            return Err(OnnxError::DataLength {
+                name,
+                shape: t.dims.clone(),
+                expected: usize::try_from(expected).unwrap_or(0),
+                actual: values.len(),
+            });
+        }
+        let name = name.replace(".btc.", ".");
+        out.insert(name, values);
+    }
+    Ok(out)
+}
+
 /// Where a build takes its weights from.
 enum WeightSource<'a> {
     Seeded(SplitMix64),
@@ -523,6 +570,46 @@ mod tests {
         let mut other = gen(Padding::Same);
         other.seed = 8;
         assert_ne!(a, crate::encode(&other.build().unwrap().model));
+    }
+
+    #[test]
+    fn initializers_read_back_rebuild_the_same_bytes() {
+        let g = gen(Padding::Causal { lookahead: 1 }).build().unwrap().model;
+        let w = initializer_weights(&g).unwrap();
+        assert_eq!(w["conv_in.weight"].len(), 4 * 8 * 3);
+        let again = gen(Padding::Causal { lookahead: 1 })
+            .build_trained(&w)
+            .unwrap()
+            .model;
+        assert_eq!(crate::encode(&g), crate::encode(&again));
+        let voc = VocosSpec {
+            input: "mel".into(),
+            outputs: ["mag".into(), "cos".into(), "sin".into()],
+            n_mels: 8,
+            n_bins: 9,
+            channels: 4,
+            blocks: 2,
+            embed_kernel: 7,
+            dw_kernel: 7,
+            mag_max: 100.0,
+            mag_head_scale: 0.01,
+            phase_scale: 1.0,
+            mag_prior: Some(MagPrior {
+                weight: (0..72).map(|i| i as f32 * 0.01).collect(),
+                bias: vec![0.5; 9],
+            }),
+            padding: Padding::Same,
+            seed: 3,
+        };
+        let v = voc.build().unwrap().model;
+        let vw = initializer_weights(&v).unwrap();
+        let again = voc.build_trained(&vw).unwrap().model;
+        assert_eq!(crate::encode(&v), crate::encode(&again));
+        // A truncated tensor is an error, not a short weight.
+        let mut bad = v.clone();
+        let t = &mut bad.graph.as_mut().unwrap().initializer[0];
+        t.raw_data.as_mut().unwrap().truncate(8);
+        assert!(initializer_weights(&bad).is_err());
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! Import: a model set's ONNX files back into checkpoint folders, so the shipped models (or any
+//! exported set) can be evaluated, fine-tuned (`--warm-start`) or re-exported on a machine that
+//! does not have the training runs they came from, a fresh clone or a lent GPU machine.
+//!
+//! The exported graphs carry every trained weight as an initializer named after the layer
+//! (`widen_onnx::nets::initializer_weights`), and the tch models are built from the same specs,
+//! so the import is exact: importing a set and exporting it again gives byte-identical ONNX files
+//! (test `models/tests/import.rs`). Only weights come back: an imported folder has no optimiser
+//! state (so `--resume` cannot continue it; `--warm-start` can), and its `state.json` takes the
+//! step count, corpus minutes and metrics from the sidecar's provenance, with `kind` `imported`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use tch::{nn, Device, Tensor};
+use widen_core::model::{Sidecar, Variant};
+use widen_onnx::nets::{initializer_weights, TrainedWeights};
+
+use crate::checkpoint::{self, State};
+use crate::generator::Generator;
+use crate::spec;
+use crate::vocoder::Vocoder;
+
+/// The two checkpoint folders an import writes.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// `out/generator`: `generator.safetensors` + `state.json`.
+    pub generator: PathBuf,
+    /// `out/vocoder`: `vocoder.safetensors` + `state.json`.
+    pub vocoder: PathBuf,
+}
+
+/// Copies `weights[name]` into every variable of `vs`; a variable missing from the model or of
+/// another size is an error naming it (a set of the other variant, or of another shape).
+pub fn fill_var_store(vs: &mut nn::VarStore, weights: &TrainedWeights, what: &str) -> Result<()> {
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut var) in vs.variables() {
+            let Some(values) = weights.get(&name) else {
+                bail!("{what}: no initializer `{name}` (a set of the other variant?)");
+            };
+            let numel: i64 = var.size().iter().product();
+            if usize::try_from(numel).ok() != Some(values.len()) {
+                bail!(
+                    "{what}: `{name}` holds {} values, the trainer's model {numel} (a set of \
+                     another shape or variant?)",
+                    values.len()
+                );
+            }
+            var.copy_(&Tensor::from_slice(values).view(var.size().as_slice()));
+        }
+        Ok(())
+    })
+}
+
+/// `"... : 270.5 min"` -> 270.5 (the export's corpus line); 0 when absent.
+fn corpus_minutes(sc: &Sidecar) -> f64 {
+    sc.provenance
+        .corpus
+        .as_deref()
+        .and_then(|c| c.trim_end_matches(" min").rsplit(' ').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn state_of(variant: Variant, sc: &Sidecar, step: u64, metrics: serde_json::Value) -> State {
+    State {
+        kind: "imported".into(),
+        variant: variant.as_str().into(),
+        step,
+        total_steps: step,
+        seed: 0,
+        batch_size: 0,
+        frames: 0,
+        lr: 0.0,
+        corpus_minutes: corpus_minutes(sc),
+        best_holdout: None,
+        metrics,
+    }
+}
+
+/// Imports the generator and vocoder of the model set folder `set` (a `widen.json` with its two
+/// ONNX files) into `out/generator` and `out/vocoder`.
+pub fn import_set(variant: Variant, set: &Path, out: &Path) -> Result<Imported> {
+    let json = set.join(widen_core::config::model::SIDECAR_FILE);
+    let text = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
+    let sc = Sidecar::from_json(&text, &json.display().to_string())?;
+    let mel = spec::mel_config(variant);
+    if sc.n_bins() != mel.n_bins() {
+        bail!(
+            "{}: the set has {} STFT bins, the {} variant {} (wrong --variant?)",
+            json.display(),
+            sc.n_bins(),
+            variant.as_str(),
+            mel.n_bins()
+        );
+    }
+    let read = |file: &str| -> Result<TrainedWeights> {
+        let path = set.join(file);
+        let model = widen_onnx::load(&path)?;
+        Ok(initializer_weights(&model)?)
+    };
+
+    let gen_dir = out.join("generator");
+    let mut gvs = nn::VarStore::new(Device::Cpu);
+    Generator::new(&gvs.root(), &spec::generator_spec(variant))?;
+    fill_var_store(&mut gvs, &read(&sc.generator.file)?, &sc.generator.file)?;
+    let gstate = state_of(
+        variant,
+        &sc,
+        sc.provenance.steps.unwrap_or(0),
+        sc.provenance.metrics.clone(),
+    );
+    checkpoint::save(
+        &gen_dir,
+        &gstate,
+        |d| Ok(gvs.save(d.join(checkpoint::GEN))?),
+    )?;
+
+    let voc_dir = out.join("vocoder");
+    let mut vvs = nn::VarStore::new(Device::Cpu);
+    Vocoder::new(&vvs.root(), &spec::vocoder_spec(variant)?, &mel)?;
+    fill_var_store(&mut vvs, &read(&sc.vocoder.file)?, &sc.vocoder.file)?;
+    let vmetrics = sc
+        .provenance
+        .metrics
+        .get("vocoder")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let vstep = vmetrics.get("steps").and_then(|s| s.as_u64()).unwrap_or(0);
+    let vstate = state_of(variant, &sc, vstep, vmetrics);
+    checkpoint::save(
+        &voc_dir,
+        &vstate,
+        |d| Ok(vvs.save(d.join(checkpoint::VOC))?),
+    )?;
+    Ok(Imported {
+        generator: gen_dir,
+        vocoder: voc_dir,
+    })
+}
