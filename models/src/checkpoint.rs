@@ -32,6 +32,9 @@ pub struct State {
     pub best_holdout: Option<(f64, u64)>,
     /// Latest validation metrics.
     pub metrics: serde_json::Value,
+    /// Generator shape (generator runs of a non-default shape; absent = the set's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<crate::spec::GenShape>,
 }
 
 /// File names inside a checkpoint folder.

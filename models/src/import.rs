@@ -15,10 +15,11 @@ use anyhow::{bail, Context, Result};
 use tch::{nn, Device, Tensor};
 use widen_core::model::{Sidecar, Variant};
 use widen_onnx::nets::{initializer_weights, TrainedWeights};
+use widen_onnx::proto::ModelProto;
 
 use crate::checkpoint::{self, State};
 use crate::generator::Generator;
-use crate::spec;
+use crate::spec::{self, GenShape};
 use crate::vocoder::Vocoder;
 
 /// The two checkpoint folders an import writes.
@@ -52,6 +53,39 @@ pub fn fill_var_store(vs: &mut nn::VarStore, weights: &TrainedWeights, what: &st
     })
 }
 
+/// The shape of an exported generator: channels from `conv_in`'s bias, each block's dilation
+/// from its first convolution's node (`block{i}.conv1`, attribute `dilations`).
+fn generator_shape(model: &ModelProto, weights: &TrainedWeights) -> Result<GenShape> {
+    let channels = weights
+        .get("conv_in.bias")
+        .map(Vec::len)
+        .context("no `conv_in.bias`")?;
+    let nodes = model
+        .graph
+        .as_ref()
+        .map(|g| g.node.as_slice())
+        .unwrap_or(&[]);
+    let mut dilations = Vec::new();
+    while weights.contains_key(&format!("block{}.conv1.weight", dilations.len())) {
+        let out = format!("block{}.conv1", dilations.len());
+        let d = nodes
+            .iter()
+            .find(|n| n.output.first() == Some(&out))
+            .and_then(|n| {
+                n.attribute
+                    .iter()
+                    .find(|a| a.name.as_deref() == Some("dilations"))
+            })
+            .and_then(|a| a.ints.first().copied())
+            .with_context(|| format!("no dilation on `{out}`"))?;
+        dilations.push(usize::try_from(d).context("negative dilation")?);
+    }
+    Ok(GenShape {
+        channels,
+        dilations,
+    })
+}
+
 /// `"... : 270.5 min"` -> 270.5 (the export's corpus line); 0 when absent.
 fn corpus_minutes(sc: &Sidecar) -> f64 {
     sc.provenance
@@ -75,6 +109,7 @@ fn state_of(variant: Variant, sc: &Sidecar, step: u64, metrics: serde_json::Valu
         corpus_minutes: corpus_minutes(sc),
         best_holdout: None,
         metrics,
+        generator: None,
     }
 }
 
@@ -94,22 +129,28 @@ pub fn import_set(variant: Variant, set: &Path, out: &Path) -> Result<Imported> 
             mel.n_bins()
         );
     }
-    let read = |file: &str| -> Result<TrainedWeights> {
+    let read = |file: &str| -> Result<(TrainedWeights, ModelProto)> {
         let path = set.join(file);
         let model = widen_onnx::load(&path)?;
-        Ok(initializer_weights(&model)?)
+        Ok((initializer_weights(&model)?, model))
     };
 
     let gen_dir = out.join("generator");
+    let (gweights, gmodel) = read(&sc.generator.file)?;
+    let shape = generator_shape(&gmodel, &gweights)
+        .with_context(|| format!("{}: not a widen generator", sc.generator.file))?;
     let mut gvs = nn::VarStore::new(Device::Cpu);
-    Generator::new(&gvs.root(), &spec::generator_spec(variant))?;
-    fill_var_store(&mut gvs, &read(&sc.generator.file)?, &sc.generator.file)?;
-    let gstate = state_of(
+    Generator::new(&gvs.root(), &spec::generator_spec_shaped(variant, &shape))?;
+    fill_var_store(&mut gvs, &gweights, &sc.generator.file)?;
+    let mut gstate = state_of(
         variant,
         &sc,
         sc.provenance.steps.unwrap_or(0),
         sc.provenance.metrics.clone(),
     );
+    if shape != spec::default_shape(variant) {
+        gstate.generator = Some(shape);
+    }
     checkpoint::save(
         &gen_dir,
         &gstate,
@@ -119,7 +160,7 @@ pub fn import_set(variant: Variant, set: &Path, out: &Path) -> Result<Imported> 
     let voc_dir = out.join("vocoder");
     let mut vvs = nn::VarStore::new(Device::Cpu);
     Vocoder::new(&vvs.root(), &spec::vocoder_spec(variant)?, &mel)?;
-    fill_var_store(&mut vvs, &read(&sc.vocoder.file)?, &sc.vocoder.file)?;
+    fill_var_store(&mut vvs, &read(&sc.vocoder.file)?.0, &sc.vocoder.file)?;
     let vmetrics = sc
         .provenance
         .metrics

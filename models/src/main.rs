@@ -167,6 +167,16 @@ struct TrainArgs {
     /// `<out-dir>/snapshots/s<step>/` (a checkpoint folder).
     #[arg(long)]
     keep_snapshots: bool,
+    /// Generator runs: hidden channels (default: the --warm-start checkpoint's, else the set's:
+    /// quality 128, low-latency 64).
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Generator runs: dilation of each residual block, comma-separated (default: the
+    /// --warm-start checkpoint's, else the set's: quality 1,2,4,8,1,2,4,8, low-latency
+    /// 1,2,4,8,1,2). Extra blocks after a --warm-start generator's own grow it (they start as
+    /// identities).
+    #[arg(long, value_delimiter = ',')]
+    dilations: Option<Vec<usize>>,
 }
 
 #[derive(Args)]
@@ -273,6 +283,16 @@ fn apply_config(a: &mut TrainArgs) -> Result<()> {
             "eval_clips" => a.eval_clips = val.as_u64().ok_or_else(bad)? as usize,
             "seed" => a.seed = val.as_u64().ok_or_else(bad)?,
             "over_weight" => a.over_weight = val.as_f64().ok_or_else(bad)?,
+            "channels" => a.channels = Some(val.as_u64().ok_or_else(bad)? as usize),
+            "dilations" => {
+                a.dilations = Some(
+                    val.as_array()
+                        .ok_or_else(bad)?
+                        .iter()
+                        .map(|d| d.as_u64().map(|d| d as usize).ok_or_else(bad))
+                        .collect::<Result<_>>()?,
+                )
+            }
             "variant" => a.variant = val.as_str().ok_or_else(bad)?.to_string(),
             other => anyhow::bail!("{}: unknown option `{other}`", p.display()),
         }
@@ -300,6 +320,8 @@ fn train_cmd(kind: Kind2, mut a: TrainArgs) -> Result<()> {
         low_band_weight: 0.2,
         over_weight: a.over_weight,
         keep_snapshots: a.keep_snapshots,
+        channels: a.channels,
+        dilations: a.dilations,
     };
     train::run(kind, &opts)
 }
@@ -450,7 +472,7 @@ fn export_generator(
     checkpoint_dir: &std::path::Path,
     synthesis: Option<Synthesis>,
 ) -> Result<()> {
-    let gspec = spec::generator_spec(variant);
+    let gspec = spec::checkpoint_generator_spec(variant, checkpoint_dir);
     let state = checkpoint::load_state(checkpoint_dir)?;
     let (vs, _gen) = export::load_generator(&gspec, checkpoint_dir)?;
     let mut metrics =
@@ -552,7 +574,6 @@ fn print_table(label: &str, t: &evaluate::Table) {
 fn eval_cmd(a: EvalArgs) -> Result<()> {
     tch::set_num_threads(1);
     let variant = spec::parse_variant(&a.variant)?;
-    let gspec = spec::generator_spec(variant);
     let rate = spec::mel_config(variant).sample_rate;
     let corpus = if a.holdout {
         data::Corpus::load_dir(&a.clips_dir, rate, data::is_holdout)?
@@ -607,7 +628,9 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         let (label, dir) = c
             .split_once('=')
             .with_context(|| format!("--checkpoint wants LABEL=DIR, found `{c}`"))?;
-        let (vs, _) = export::load_generator(&gspec, std::path::Path::new(dir))?;
+        let dir = std::path::Path::new(dir);
+        let gspec = spec::checkpoint_generator_spec(variant, dir);
+        let (vs, _) = export::load_generator(&gspec, dir)?;
         let weights = export::trained_weights(&vs)?;
         for &amount in &amounts {
             let sys = evaluate::System::Generator {

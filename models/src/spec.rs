@@ -28,32 +28,80 @@ pub fn mel_config(variant: Variant) -> MelConfig {
     }
 }
 
-/// The generator of a set.
+/// The size of a generator: hidden channels and the dilation of each residual block. A run
+/// records it in its checkpoints' `state.json` (`generator`; absent = the set's default shape),
+/// and everything that loads a checkpoint builds the network from it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GenShape {
+    /// Hidden channels.
+    pub channels: usize,
+    /// Dilation of the first convolution of each residual block (one block per entry).
+    pub dilations: Vec<usize>,
+}
+
+impl GenShape {
+    /// `channels` x `blocks`, dilations cycling 1, 2, 4, 8 (the shipped sets' pattern).
+    pub fn cycled(channels: usize, blocks: usize) -> Self {
+        Self {
+            channels,
+            dilations: (0..blocks).map(|i| 1 << (i % 4)).collect(),
+        }
+    }
+
+    /// Whether a network of `self` can start from one of `from` computing the same function:
+    /// same channels, `from`'s blocks first (the extra blocks start as identities).
+    pub fn grows_from(&self, from: &GenShape) -> bool {
+        self.channels == from.channels
+            && self.dilations.len() > from.dilations.len()
+            && self.dilations.starts_with(&from.dilations)
+    }
+}
+
+/// The default generator shape of a set: quality 128 channels, 8 blocks (1, 2, 4, 8, 1, 2, 4,
+/// 8; receptive field 40 + 1 + 40 frames = 0.94 s at hop 256); low-latency 64 channels, 6 blocks
+/// (1, 2, 4, 8, 1, 2; 51 past frames + 1 future at hop 128).
+pub fn default_shape(variant: Variant) -> GenShape {
+    match variant {
+        Variant::Quality => GenShape::cycled(128, 8),
+        Variant::LowLatency => GenShape::cycled(64, 6),
+    }
+}
+
+/// The generator of a set, of the default shape.
 pub fn generator_spec(variant: Variant) -> ResCnnSpec {
-    let (channels, dilations, padding) = match variant {
-        // Receptive field 40 + 1 + 40 frames = 0.94 s at hop 256.
-        Variant::Quality => (128, vec![1, 2, 4, 8, 1, 2, 4, 8], Padding::Same),
-        // 26 past frames + 1 future at hop 128 (0.16 s of history).
-        Variant::LowLatency => (
-            64,
-            vec![1, 2, 4, 8, 1, 2],
-            Padding::Causal {
-                lookahead: LOW_LATENCY_GENERATOR_LOOKAHEAD,
-            },
-        ),
+    generator_spec_shaped(variant, &default_shape(variant))
+}
+
+/// The generator of a set, of `shape` (padding, kernel and the rest are the set's).
+pub fn generator_spec_shaped(variant: Variant, shape: &GenShape) -> ResCnnSpec {
+    let padding = match variant {
+        Variant::Quality => Padding::Same,
+        Variant::LowLatency => Padding::Causal {
+            lookahead: LOW_LATENCY_GENERATOR_LOOKAHEAD,
+        },
     };
     ResCnnSpec {
         input: contract::GENERATOR_INPUT.into(),
         output: contract::GENERATOR_OUTPUT.into(),
         n_mels: config::N_MELS,
-        channels,
+        channels: shape.channels,
         kernel: 3,
-        dilations,
+        dilations: shape.dilations.clone(),
         leaky_slope: 0.2,
         out_scale: 0.01,
         padding,
         seed: 0,
     }
+}
+
+/// The generator of the checkpoint folder `dir`: the shape its `state.json` records, else the
+/// set's default.
+pub fn checkpoint_generator_spec(variant: Variant, dir: &std::path::Path) -> ResCnnSpec {
+    let shape = crate::checkpoint::load_state(dir)
+        .ok()
+        .and_then(|s| s.generator)
+        .unwrap_or_else(|| default_shape(variant));
+    generator_spec_shaped(variant, &shape)
 }
 
 /// Mel bands whose centre lies at or above `hz` (the high band the model must create).

@@ -21,6 +21,7 @@ use crate::checkpoint::{self, State};
 use crate::data::{make_batch, Batch, Corpus, Degrade};
 use crate::disc::PatchGan;
 use crate::generator::Generator;
+use crate::spec::GenShape;
 use crate::validate;
 use crate::{plot, spec};
 
@@ -94,6 +95,7 @@ impl RunOptions {
             corpus_minutes,
             best_holdout: None,
             metrics: serde_json::json!({}),
+            generator: None,
         }
     }
 
@@ -170,6 +172,111 @@ pub struct TrainOptions {
     /// Also keep the generator of every validation as `snapshots/generator-<step>.safetensors`
     /// (for choosing a step afterwards on the hold-out with `evaluate`).
     pub keep_snapshots: bool,
+    /// Generator hidden channels (default: the warm-start checkpoint's, else the set's).
+    pub channels: Option<usize>,
+    /// Generator block dilations (default: the warm-start checkpoint's, else the set's). A
+    /// warm start from a generator whose blocks are the first of these (same channels) grows
+    /// it: the extra blocks start with a zero second convolution, i.e. as identities, so the
+    /// grown network starts out computing exactly the smaller one.
+    pub dilations: Option<Vec<usize>>,
+}
+
+/// The generator shape of a run: a resumed run's own (an explicit different one is an error);
+/// otherwise the options', filled in from the warm-start checkpoint's shape, else the set's.
+fn run_shape(opts: &TrainOptions, warm: Option<&GenShape>) -> Result<GenShape> {
+    let variant = opts.run.variant;
+    let latest = opts.run.out_dir.join("latest");
+    let base = warm
+        .cloned()
+        .unwrap_or_else(|| spec::default_shape(variant));
+    let asked = GenShape {
+        channels: opts.channels.unwrap_or(base.channels),
+        dilations: opts.dilations.clone().unwrap_or(base.dilations),
+    };
+    if opts.run.resume && latest.join(checkpoint::STATE).exists() {
+        let s = checkpoint::load_state(&latest)?;
+        let had = s.generator.unwrap_or_else(|| spec::default_shape(variant));
+        let explicit = opts.channels.is_some() || opts.dilations.is_some();
+        if explicit && had != asked {
+            bail!(
+                "--resume: {} holds a generator of {} channels, dilations {:?}, not {} channels, \
+                 dilations {:?}",
+                latest.display(),
+                had.channels,
+                had.dilations,
+                asked.channels,
+                asked.dilations
+            );
+        }
+        return Ok(had);
+    }
+    if asked.channels == 0 || asked.dilations.is_empty() || asked.dilations.contains(&0) {
+        bail!(
+            "the generator needs at least one channel and one block, all dilations >= 1 (found \
+             {} channels, dilations {:?})",
+            asked.channels,
+            asked.dilations
+        );
+    }
+    Ok(asked)
+}
+
+/// Loads the warm-start generator `file` (of `from`) into `gvs` (of `to`): all of it when the
+/// shapes agree; when `to` grows `from` ([`GenShape::grows_from`]), the shared layers, with the
+/// extra blocks' second convolutions zeroed so they start as identities.
+pub fn warm_start_generator(
+    gvs: &mut nn::VarStore,
+    file: &Path,
+    from: &GenShape,
+    to: &GenShape,
+) -> Result<()> {
+    if from == to {
+        gvs.load(file)
+            .with_context(|| format!("--warm-start {}", file.display()))?;
+        return Ok(());
+    }
+    if !to.grows_from(from) {
+        bail!(
+            "--warm-start {}: its generator ({} channels, dilations {:?}) is neither this run's \
+             ({} channels, dilations {:?}) nor its first blocks at the same width",
+            file.display(),
+            from.channels,
+            from.dilations,
+            to.channels,
+            to.dilations
+        );
+    }
+    let missing = gvs
+        .load_partial(file)
+        .with_context(|| format!("--warm-start {}", file.display()))?;
+    let vars = gvs.variables();
+    let new_blocks = from.dilations.len()..to.dilations.len();
+    let expected: std::collections::HashSet<String> = new_blocks
+        .clone()
+        .flat_map(|i| {
+            ["conv1", "conv2"]
+                .into_iter()
+                .flat_map(move |c| ["weight", "bias"].map(|w| format!("block{i}.{c}.{w}")))
+        })
+        .collect();
+    if let Some(m) = missing.iter().find(|m| !expected.contains(*m)) {
+        bail!("--warm-start {}: no `{m}` in it", file.display());
+    }
+    tch::no_grad(|| {
+        for i in new_blocks {
+            for w in ["weight", "bias"] {
+                if let Some(t) = vars.get(&format!("block{i}.conv2.{w}")) {
+                    let _ = t.shallow_clone().zero_();
+                }
+            }
+        }
+    });
+    eprintln!(
+        "widen-train: generator grown from {} to {} blocks (the new ones start as identities)",
+        from.dilations.len(),
+        to.dilations.len()
+    );
+    Ok(())
 }
 
 /// Per-band weights `[1, n_mels, 1]`: 1 above the high-band edge, `low` below.
@@ -320,7 +427,14 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     let t_start = Instant::now();
     let variant = opts.run.variant;
     let mel_cfg = spec::mel_config(variant);
-    let gspec = spec::generator_spec(variant);
+    let warm_shape = opts.warm_start.as_ref().map(|w| {
+        checkpoint::load_state(w)
+            .ok()
+            .and_then(|s| s.generator)
+            .unwrap_or_else(|| spec::default_shape(variant))
+    });
+    let shape = run_shape(opts, warm_shape.as_ref())?;
+    let gspec = spec::generator_spec_shaped(variant, &shape);
     let n_mels = mel_cfg.n_mels;
     let hf_band =
         spec::first_band_at_or_above(&mel_cfg, widen_core::config::lsd::HIGH_BAND_HZ as f32);
@@ -371,6 +485,9 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     let best_dir = opts.run.out_dir.join("best");
 
     let mut state = opts.run.fresh_state(kind.as_str(), minutes);
+    if shape != spec::default_shape(variant) {
+        state.generator = Some(shape.clone());
+    }
     if let Some(s) = opts.run.resumed_state(&state)? {
         gvs.load(latest.join(checkpoint::GEN))?;
         gopt.load(&latest.join(checkpoint::GEN_OPT))?;
@@ -382,8 +499,10 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         state = s;
     } else if let Some(w) = &opts.warm_start {
         let f = w.join(checkpoint::GEN);
-        gvs.load(&f)
-            .with_context(|| format!("--warm-start {}", f.display()))?;
+        let from = warm_shape
+            .clone()
+            .unwrap_or_else(|| spec::default_shape(variant));
+        warm_start_generator(&mut gvs, &f, &from, &shape)?;
         eprintln!("widen-train: generator warm-started from {}", f.display());
         let fd = w.join(checkpoint::DISC);
         if disc.is_some() && fd.exists() {

@@ -257,7 +257,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
         None => None,
         Some(dir) => {
             let mut gvs = nn::VarStore::new(dev);
-            let g = Generator::new(&gvs.root(), &spec::generator_spec(variant))?;
+            let g = Generator::new(&gvs.root(), &spec::checkpoint_generator_spec(variant, dir))?;
             let f = dir.join(checkpoint::GEN);
             gvs.load(&f)
                 .with_context(|| format!("--finetune-on-generator {}", f.display()))?;

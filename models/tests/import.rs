@@ -64,3 +64,89 @@ fn importing_a_set_as_the_other_variant_fails_clearly() {
         .to_string();
     assert!(err.contains("widen.json"), "{err}");
 }
+
+#[test]
+fn a_grown_generator_starts_as_the_small_one_and_round_trips() {
+    use tch::{nn, Device, Kind, Tensor};
+    use widen_core::model::ModelSet;
+    use widen_train::generator::Generator;
+    use widen_train::spec::{default_shape, generator_spec_shaped, GenShape};
+
+    let variant = Variant::LowLatency;
+    let tmp = tempfile::tempdir().unwrap();
+    let got = import::import_set(variant, &shipped(variant), &tmp.path().join("imp")).unwrap();
+    let small = default_shape(variant);
+    let mut dil = small.dilations.clone();
+    dil.extend([1, 2]);
+    let grown = GenShape {
+        channels: small.channels,
+        dilations: dil,
+    };
+    let (svs, sgen) =
+        export::load_generator(&spec::generator_spec(variant), &got.generator).unwrap();
+    let mut gvs = nn::VarStore::new(Device::Cpu);
+    let ggen = Generator::new(&gvs.root(), &generator_spec_shaped(variant, &grown)).unwrap();
+    let file = got.generator.join(checkpoint::GEN);
+    widen_train::train::warm_start_generator(&mut gvs, &file, &small, &grown).unwrap();
+    tch::manual_seed(5);
+    let x = Tensor::randn([1, 80, 120], (Kind::Float, Device::Cpu)) - 6.0;
+    let (a, b) = tch::no_grad(|| (sgen.forward(&x), ggen.forward(&x)));
+    let diff = (a - b).abs().max().double_value(&[]);
+    assert!(
+        diff < 1e-5,
+        "grown generator differs from the small one by {diff}"
+    );
+    assert!(ggen.context_left > sgen.context_left);
+    drop(svs);
+
+    // A width change is not a growth: refused, naming both shapes.
+    let wide = GenShape {
+        channels: small.channels * 2,
+        dilations: grown.dilations.clone(),
+    };
+    let mut wvs = nn::VarStore::new(Device::Cpu);
+    Generator::new(&wvs.root(), &generator_spec_shaped(variant, &wide)).unwrap();
+    let err = widen_train::train::warm_start_generator(&mut wvs, &file, &small, &wide)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("channels"), "{err}");
+
+    // Export of the grown checkpoint loads in the engine and imports back to its shape.
+    let state = checkpoint::State {
+        kind: "gan".into(),
+        variant: variant.as_str().into(),
+        step: 1,
+        total_steps: 1,
+        seed: 0,
+        batch_size: 1,
+        frames: 64,
+        lr: 0.0,
+        corpus_minutes: 1.0,
+        best_holdout: None,
+        metrics: serde_json::json!({}),
+        generator: Some(grown.clone()),
+    };
+    let set = tmp.path().join("set");
+    let info = export::ExportInfo {
+        name: "grown".into(),
+        amount: 0.5,
+        synthesis: None,
+        notes: "test".into(),
+        metrics: serde_json::json!({}),
+    };
+    let gspec = generator_spec_shaped(variant, &grown);
+    export::export_set(&gspec, &gvs, &state, &shipped(variant), &set, &info).unwrap();
+    ModelSet::load_dir(&set).expect("the grown set loads");
+    let back = import::import_set(variant, &set, &tmp.path().join("back")).unwrap();
+    let st = checkpoint::load_state(&back.generator).unwrap();
+    assert_eq!(st.generator.as_ref(), Some(&grown));
+    let (bvs, _) = export::load_generator(
+        &spec::checkpoint_generator_spec(variant, &back.generator),
+        &back.generator,
+    )
+    .unwrap();
+    let again = gspec
+        .build_trained(&export::trained_weights(&bvs).unwrap())
+        .unwrap();
+    assert!(widen_onnx::encode(&again.model) == std::fs::read(set.join("generator.onnx")).unwrap());
+}

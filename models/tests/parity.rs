@@ -239,6 +239,7 @@ fn engine_runs_an_exported_trained_vocoder_on_real_speech() {
             corpus_minutes: 0.0,
             best_holdout: None,
             metrics: serde_json::json!({}),
+            generator: None,
         };
         let sc = export::export_vocoder(
             &vspec,

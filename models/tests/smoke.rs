@@ -74,6 +74,8 @@ fn opts(corpus: &Path, out: &Path, steps: u64, resume: bool) -> TrainOptions {
         low_band_weight: 0.2,
         over_weight: 1.0,
         keep_snapshots: true,
+        channels: None,
+        dilations: None,
     }
 }
 
