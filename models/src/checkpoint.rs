@@ -37,6 +37,27 @@ pub struct State {
     pub generator: Option<crate::spec::GenShape>,
 }
 
+impl State {
+    /// A state of `kind` for `variant` with nothing recorded yet (no steps, seed 0, no metrics):
+    /// the start of an import or of a hand-made checkpoint.
+    pub fn blank(kind: &str, variant: widen_core::model::Variant) -> Self {
+        Self {
+            kind: kind.into(),
+            variant: variant.as_str().into(),
+            step: 0,
+            total_steps: 0,
+            seed: 0,
+            batch_size: 0,
+            frames: 0,
+            lr: 0.0,
+            corpus_minutes: 0.0,
+            best_holdout: None,
+            metrics: serde_json::json!({}),
+            generator: None,
+        }
+    }
+}
+
 /// File names inside a checkpoint folder.
 pub const STATE: &str = "state.json";
 /// Generator weights.

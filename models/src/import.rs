@@ -98,18 +98,11 @@ fn corpus_minutes(sc: &Sidecar) -> f64 {
 
 fn state_of(variant: Variant, sc: &Sidecar, step: u64, metrics: serde_json::Value) -> State {
     State {
-        kind: "imported".into(),
-        variant: variant.as_str().into(),
         step,
         total_steps: step,
-        seed: 0,
-        batch_size: 0,
-        frames: 0,
-        lr: 0.0,
         corpus_minutes: corpus_minutes(sc),
-        best_holdout: None,
         metrics,
-        generator: None,
+        ..State::blank("imported", variant)
     }
 }
 

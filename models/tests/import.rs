@@ -21,29 +21,22 @@ fn imported_shipped_sets_export_to_the_same_bytes() {
         let tmp = tempfile::tempdir().unwrap();
         let got = import::import_set(variant, &set, tmp.path()).unwrap();
 
+        let same = |model: &widen_onnx::proto::ModelProto, file: &str| {
+            let original = std::fs::read(set.join(file)).unwrap();
+            assert!(
+                widen_onnx::encode(model) == original,
+                "{}: re-exported {file} differs",
+                variant.as_str()
+            );
+        };
         let gspec = spec::generator_spec(variant);
         let (gvs, _) = export::load_generator(&gspec, &got.generator).unwrap();
-        let built = gspec
-            .build_trained(&export::trained_weights(&gvs).unwrap())
-            .unwrap();
-        let original = std::fs::read(set.join(&sc.generator.file)).unwrap();
-        assert!(
-            widen_onnx::encode(&built.model) == original,
-            "{}: re-exported generator differs",
-            variant.as_str()
-        );
-
+        let gw = export::trained_weights(&gvs).unwrap();
+        same(&gspec.build_trained(&gw).unwrap().model, &sc.generator.file);
         let vspec = spec::vocoder_spec(variant).unwrap();
         let (vvs, _) = vtrain::load_vocoder(variant, &got.vocoder).unwrap();
-        let built = vspec
-            .build_trained(&export::trained_weights(&vvs).unwrap())
-            .unwrap();
-        let original = std::fs::read(set.join(&sc.vocoder.file)).unwrap();
-        assert!(
-            widen_onnx::encode(&built.model) == original,
-            "{}: re-exported vocoder differs",
-            variant.as_str()
-        );
+        let vw = export::trained_weights(&vvs).unwrap();
+        same(&vspec.build_trained(&vw).unwrap().model, &sc.vocoder.file);
 
         let state = checkpoint::load_state(&got.generator).unwrap();
         assert_eq!(state.kind, "imported");
@@ -113,18 +106,10 @@ fn a_grown_generator_starts_as_the_small_one_and_round_trips() {
 
     // Export of the grown checkpoint loads in the engine and imports back to its shape.
     let state = checkpoint::State {
-        kind: "gan".into(),
-        variant: variant.as_str().into(),
         step: 1,
-        total_steps: 1,
-        seed: 0,
-        batch_size: 1,
-        frames: 64,
-        lr: 0.0,
         corpus_minutes: 1.0,
-        best_holdout: None,
-        metrics: serde_json::json!({}),
         generator: Some(grown.clone()),
+        ..checkpoint::State::blank("gan", variant)
     };
     let set = tmp.path().join("set");
     let info = export::ExportInfo {

@@ -228,18 +228,11 @@ fn engine_runs_an_exported_trained_vocoder_on_real_speech() {
             .join(variant.as_str());
         export::copy_set(&base, &set).unwrap();
         let state = checkpoint::State {
-            kind: "vocoder".into(),
-            variant: variant.as_str().into(),
             step: 1,
             total_steps: 1,
-            seed: 0,
             batch_size: 1,
             frames: 32,
-            lr: 0.0,
-            corpus_minutes: 0.0,
-            best_holdout: None,
-            metrics: serde_json::json!({}),
-            generator: None,
+            ..checkpoint::State::blank("vocoder", variant)
         };
         let sc = export::export_vocoder(
             &vspec,

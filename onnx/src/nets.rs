@@ -550,6 +550,26 @@ mod tests {
         }
     }
 
+    /// A small vocoder (8 mels, 9 bins, 4 channels) of `blocks` blocks with `prior`.
+    fn voc(blocks: usize, prior: MagPrior) -> VocosSpec {
+        VocosSpec {
+            input: "mel".into(),
+            outputs: ["mag".into(), "cos".into(), "sin".into()],
+            n_mels: 8,
+            n_bins: 9,
+            channels: 4,
+            blocks,
+            embed_kernel: 7,
+            dw_kernel: 7,
+            mag_max: 100.0,
+            mag_head_scale: 0.01,
+            phase_scale: 1.0,
+            mag_prior: Some(prior),
+            padding: Padding::Same,
+            seed: 1,
+        }
+    }
+
     #[test]
     fn generator_receptive_field_adds_up() {
         // conv_in 1 + blocks (d + 1) + conv_out 1 = 1 + 2 + 3 + 5 + 9 + 1.
@@ -583,23 +603,14 @@ mod tests {
             .model;
         assert_eq!(crate::encode(&g), crate::encode(&again));
         let voc = VocosSpec {
-            input: "mel".into(),
-            outputs: ["mag".into(), "cos".into(), "sin".into()],
-            n_mels: 8,
-            n_bins: 9,
-            channels: 4,
-            blocks: 2,
-            embed_kernel: 7,
-            dw_kernel: 7,
-            mag_max: 100.0,
-            mag_head_scale: 0.01,
-            phase_scale: 1.0,
-            mag_prior: Some(MagPrior {
-                weight: (0..72).map(|i| i as f32 * 0.01).collect(),
-                bias: vec![0.5; 9],
-            }),
-            padding: Padding::Same,
             seed: 3,
+            ..voc(
+                2,
+                MagPrior {
+                    weight: (0..72).map(|i| i as f32 * 0.01).collect(),
+                    bias: vec![0.5; 9],
+                },
+            )
         };
         let v = voc.build().unwrap().model;
         let vw = initializer_weights(&v).unwrap();
@@ -622,25 +633,13 @@ mod tests {
 
     #[test]
     fn vocoder_rejects_bad_prior() {
-        let spec = VocosSpec {
-            input: "mel".into(),
-            outputs: ["mag".into(), "cos".into(), "sin".into()],
-            n_mels: 8,
-            n_bins: 9,
-            channels: 4,
-            blocks: 1,
-            embed_kernel: 7,
-            dw_kernel: 7,
-            mag_max: 100.0,
-            mag_head_scale: 0.01,
-            phase_scale: 1.0,
-            mag_prior: Some(MagPrior {
+        let spec = voc(
+            1,
+            MagPrior {
                 weight: vec![0.0; 5],
                 bias: vec![0.0; 9],
-            }),
-            padding: Padding::Same,
-            seed: 1,
-        };
+            },
+        );
         let err = spec.build().unwrap_err().to_string();
         assert!(err.contains("72") && err.contains("found 5"), "{err}");
         let ok = VocosSpec {
