@@ -8,6 +8,9 @@
 //! (test `models/tests/import.rs`). Only weights come back: an imported folder has no optimiser
 //! state (so `--resume` cannot continue it; `--warm-start` can), and its `state.json` takes the
 //! step count, corpus minutes and metrics from the sidecar's provenance, with `kind` `imported`.
+//! The generator's shape is read from the graph (channels from `conv_in`, each block's dilation
+//! from its first convolution) and recorded there when it is not the set's default, so a grown
+//! or widened generator imports as itself.
 
 use std::path::{Path, PathBuf};
 
