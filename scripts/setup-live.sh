@@ -26,7 +26,10 @@ log "installing ${missing[*]}"
 # jackd2 asks whether to enable real-time scheduling; answer non-interactively (no).
 echo "jackd2 jackd/tweak_rt_limits boolean false" | "${sudo_[@]}" debconf-set-selections 2>/dev/null || true
 export DEBIAN_FRONTEND=noninteractive
-if ! "${sudo_[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+# The first try uses the package lists as they are; on a fresh image they are stale and apt
+# fails ("held broken packages"), which is not an error here: update them and try again.
+if ! "${sudo_[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+  log "package lists out of date: apt-get update, then installing again"
   "${sudo_[@]}" apt-get update -qq
   "${sudo_[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
