@@ -32,7 +32,7 @@ cp -r .gpu/import/quality/generator .gpu/bin/q
 cp -r .gpu/import/low-latency/generator .gpu/bin/ll
 cp -r .gpu/import/quality/vocoder .gpu/bin/vq
 cp -r .gpu/import/low-latency/vocoder .gpu/bin/vll
-cp scripts/gpu-finetune.sh scripts/gpu-vocoder.sh .gpu/bin/
+cp scripts/gpu-finetune.sh scripts/gpu-vocoder.sh scripts/gpu-wide.sh .gpu/bin/
 if [ ! -d .gpu/dA ]; then python3 scripts/gpu-split.py; fi
 du -sm .gpu/bin .gpu/dA .gpu/dB 2>/dev/null || true
 echo "gpu-prepare: ok (carry .gpu/bin and one of .gpu/dA, .gpu/dB per call)"
