@@ -116,13 +116,18 @@ pub enum System<'a> {
     },
 }
 
-/// Copies `weights` into the variables of `vs` (same names and sizes).
+/// Copies `weights` into the variables of `vs` (same names and sizes): a variable missing from
+/// `weights` or of another size is an error naming it.
 pub fn copy_weights(vs: &nn::VarStore, weights: &TrainedWeights) -> Result<()> {
     tch::no_grad(|| -> Result<()> {
         for (name, mut t) in vs.variables() {
             let v = weights
                 .get(&name)
                 .ok_or_else(|| anyhow::anyhow!("weights lack `{name}`"))?;
+            let numel: i64 = t.size().iter().product();
+            if usize::try_from(numel).ok() != Some(v.len()) {
+                anyhow::bail!("`{name}` holds {} values, the model {numel}", v.len());
+            }
             let src = Tensor::from_slice(v).reshape(t.size());
             t.copy_(&src);
         }

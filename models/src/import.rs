@@ -15,12 +15,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use tch::{nn, Device, Tensor};
+use tch::{nn, Device};
 use widen_core::model::{Sidecar, Variant};
 use widen_onnx::nets::{initializer_weights, TrainedWeights};
 use widen_onnx::proto::ModelProto;
 
 use crate::checkpoint::{self, State};
+use crate::evaluate::copy_weights;
 use crate::generator::Generator;
 use crate::spec::{self, GenShape};
 use crate::vocoder::Vocoder;
@@ -32,28 +33,6 @@ pub struct Imported {
     pub generator: PathBuf,
     /// `out/vocoder`: `vocoder.safetensors` + `state.json`.
     pub vocoder: PathBuf,
-}
-
-/// Copies `weights[name]` into every variable of `vs`; a variable missing from the model or of
-/// another size is an error naming it (a set of the other variant, or of another shape).
-pub fn fill_var_store(vs: &mut nn::VarStore, weights: &TrainedWeights, what: &str) -> Result<()> {
-    tch::no_grad(|| -> Result<()> {
-        for (name, mut var) in vs.variables() {
-            let Some(values) = weights.get(&name) else {
-                bail!("{what}: no initializer `{name}` (a set of the other variant?)");
-            };
-            let numel: i64 = var.size().iter().product();
-            if usize::try_from(numel).ok() != Some(values.len()) {
-                bail!(
-                    "{what}: `{name}` holds {} values, the trainer's model {numel} (a set of \
-                     another shape or variant?)",
-                    values.len()
-                );
-            }
-            var.copy_(&Tensor::from_slice(values).view(var.size().as_slice()));
-        }
-        Ok(())
-    })
 }
 
 /// The shape of an exported generator: channels from `conv_in`'s bias, each block's dilation
@@ -135,9 +114,10 @@ pub fn import_set(variant: Variant, set: &Path, out: &Path) -> Result<Imported> 
     let (gweights, gmodel) = read(&sc.generator.file)?;
     let shape = generator_shape(&gmodel, &gweights)
         .with_context(|| format!("{}: not a widen generator", sc.generator.file))?;
-    let mut gvs = nn::VarStore::new(Device::Cpu);
+    let gvs = nn::VarStore::new(Device::Cpu);
     Generator::new(&gvs.root(), &spec::generator_spec_shaped(variant, &shape))?;
-    fill_var_store(&mut gvs, &gweights, &sc.generator.file)?;
+    copy_weights(&gvs, &gweights)
+        .with_context(|| format!("{} (a set of the other variant?)", sc.generator.file))?;
     let mut gstate = state_of(
         variant,
         &sc,
@@ -154,9 +134,10 @@ pub fn import_set(variant: Variant, set: &Path, out: &Path) -> Result<Imported> 
     )?;
 
     let voc_dir = out.join("vocoder");
-    let mut vvs = nn::VarStore::new(Device::Cpu);
+    let vvs = nn::VarStore::new(Device::Cpu);
     Vocoder::new(&vvs.root(), &spec::vocoder_spec(variant)?, &mel)?;
-    fill_var_store(&mut vvs, &read(&sc.vocoder.file)?.0, &sc.vocoder.file)?;
+    copy_weights(&vvs, &read(&sc.vocoder.file)?.0)
+        .with_context(|| format!("{} (a set of the other variant?)", sc.vocoder.file))?;
     let vmetrics = sc
         .provenance
         .metrics

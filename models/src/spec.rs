@@ -94,14 +94,18 @@ pub fn generator_spec_shaped(variant: Variant, shape: &GenShape) -> ResCnnSpec {
     }
 }
 
-/// The generator of the checkpoint folder `dir`: the shape its `state.json` records, else the
+/// The generator shape of the checkpoint folder `dir`: what its `state.json` records, else the
 /// set's default.
-pub fn checkpoint_generator_spec(variant: Variant, dir: &std::path::Path) -> ResCnnSpec {
-    let shape = crate::checkpoint::load_state(dir)
+pub fn checkpoint_shape(variant: Variant, dir: &std::path::Path) -> GenShape {
+    crate::checkpoint::load_state(dir)
         .ok()
         .and_then(|s| s.generator)
-        .unwrap_or_else(|| default_shape(variant));
-    generator_spec_shaped(variant, &shape)
+        .unwrap_or_else(|| default_shape(variant))
+}
+
+/// The generator of the checkpoint folder `dir` ([`checkpoint_shape`]).
+pub fn checkpoint_generator_spec(variant: Variant, dir: &std::path::Path) -> ResCnnSpec {
+    generator_spec_shaped(variant, &checkpoint_shape(variant, dir))
 }
 
 /// Mel bands whose centre lies at or above `hz` (the high band the model must create).

@@ -194,8 +194,7 @@ fn run_shape(opts: &TrainOptions, warm: Option<&GenShape>) -> Result<GenShape> {
         dilations: opts.dilations.clone().unwrap_or(base.dilations),
     };
     if opts.run.resume && latest.join(checkpoint::STATE).exists() {
-        let s = checkpoint::load_state(&latest)?;
-        let had = s.generator.unwrap_or_else(|| spec::default_shape(variant));
+        let had = spec::checkpoint_shape(variant, &latest);
         let explicit = opts.channels.is_some() || opts.dilations.is_some();
         if explicit && had != asked {
             bail!(
@@ -427,12 +426,10 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
     let t_start = Instant::now();
     let variant = opts.run.variant;
     let mel_cfg = spec::mel_config(variant);
-    let warm_shape = opts.warm_start.as_ref().map(|w| {
-        checkpoint::load_state(w)
-            .ok()
-            .and_then(|s| s.generator)
-            .unwrap_or_else(|| spec::default_shape(variant))
-    });
+    let warm_shape = opts
+        .warm_start
+        .as_ref()
+        .map(|w| spec::checkpoint_shape(variant, w));
     let shape = run_shape(opts, warm_shape.as_ref())?;
     let gspec = spec::generator_spec_shaped(variant, &shape);
     let n_mels = mel_cfg.n_mels;
@@ -497,12 +494,9 @@ pub fn run(kind: Kind2, opts: &TrainOptions) -> Result<()> {
         }
         eprintln!("widen-train: resumed at step {}", s.step);
         state = s;
-    } else if let Some(w) = &opts.warm_start {
+    } else if let (Some(w), Some(from)) = (&opts.warm_start, &warm_shape) {
         let f = w.join(checkpoint::GEN);
-        let from = warm_shape
-            .clone()
-            .unwrap_or_else(|| spec::default_shape(variant));
-        warm_start_generator(&mut gvs, &f, &from, &shape)?;
+        warm_start_generator(&mut gvs, &f, from, &shape)?;
         eprintln!("widen-train: generator warm-started from {}", f.display());
         let fd = w.join(checkpoint::DISC);
         if disc.is_some() && fd.exists() {
