@@ -30,9 +30,10 @@ def spec_log(x, n_fft=2048, hop=512):
     return np.log10(np.maximum(s, 1e-8))
 
 
-def lsd_hf(y, r):
+def lsd_hf(y, r_log):
+    """LSD-HF of `y` against a reference given as its `spec_log`."""
     f = np.fft.rfftfreq(2048, 1 / SR)
-    d = (spec_log(y) - spec_log(r))[f > 4000]
+    d = (spec_log(y) - r_log)[f > 4000]
     return np.sqrt((d ** 2).mean(0)).mean()
 
 
@@ -141,6 +142,7 @@ def _shape_one(args):
     active = lev > lev.max() - 50
     med = np.median(ratio[active]) if active.any() else 0.0
     r16 = resample_poly(r, 320, 441)
+    r_log = spec_log(r)
     out = []
     for g46, g68, g8, gamma in laws:
         g = np.ones((len(f), Y.shape[1]))
@@ -154,7 +156,7 @@ def _shape_one(args):
             q = pesq(16000, r16, resample_poly(z, 320, 441), "wb")
         except Exception:  # a clip PESQ cannot score (too short, silent)
             q = np.nan
-        out.append((lsd_hf(z, r), q))
+        out.append((lsd_hf(z, r_log), q))
     return out
 
 
