@@ -200,6 +200,11 @@ struct VocoderArgs {
     /// Hold-out clips re-synthesised through the engine (LSD-HF, PESQ-WB) at each validation.
     #[arg(long, default_value_t = 12)]
     holdout_clips: usize,
+    /// Weight of the anti-wrapped phase losses (instantaneous phase, group delay, instantaneous
+    /// frequency against the target's STFT phase, weighted by its magnitude); 0 leaves the
+    /// phase to the magnitude losses and the discriminators.
+    #[arg(long, default_value_t = 0.0)]
+    phase_weight: f64,
 }
 
 #[derive(Args)]
@@ -398,6 +403,7 @@ fn vocoder_cmd(v: VocoderArgs) -> Result<()> {
         disc_start: v.disc_start,
         disc_width: v.disc_width,
         keep_snapshots: a.keep_snapshots,
+        phase_weight: v.phase_weight,
     };
     vtrain::run(&opts)
 }

@@ -175,6 +175,28 @@ impl Vocoder {
         self.istft(&self.forward(mel))
     }
 
+    /// Target phase of `audio` `[B, samples]` on the vocoder's own frames (the STFT whose
+    /// inverse [`Self::istft`] is, `center = true` with reflection padding) and its magnitude,
+    /// each `[B, n_bins, T]`.
+    pub fn analyse(&self, audio: &Tensor) -> (Tensor, Tensor) {
+        let p = self.n_fft / 2;
+        let spec = audio
+            .unsqueeze(1)
+            .reflection_pad1d([p, p])
+            .squeeze_dim(1)
+            .stft(
+                self.n_fft,
+                self.hop,
+                self.window.size()[0],
+                Some(&self.window),
+                false,
+                true,
+                true,
+                false,
+            );
+        (spec.angle(), spec.abs())
+    }
+
     /// Device of the variables.
     pub fn device(&self) -> Device {
         self.window.device()

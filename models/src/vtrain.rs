@@ -53,6 +53,8 @@ pub struct VocoderOptions {
     /// folder `export --vocoder-checkpoint` and `evaluate-vocoder` take): adversarial training
     /// does not lower the mel loss that picks `best/`, so a step is chosen afterwards.
     pub keep_snapshots: bool,
+    /// Weight of the anti-wrapped phase losses ([`phase_loss`]; 0 = off).
+    pub phase_weight: f64,
 }
 
 /// Loss weights (Vocos-like balance: the mel term dominates, GAN terms near one).
@@ -116,6 +118,33 @@ impl StftRes {
         let l1 = ((lp - lt).abs() * &self.w).sum(Kind::Float) / norm;
         sc + l1
     }
+}
+
+/// Wraps `x` (radians) into `[-pi, pi]` and takes its magnitude: the distance between two
+/// phases whatever their unwrapping.
+fn anti_wrap(x: &Tensor) -> Tensor {
+    let tau = std::f64::consts::TAU;
+    (x - (x / tau).round() * tau).abs()
+}
+
+/// Anti-wrapped phase losses of the vocoder's phase `pred` against the target's phase `target`
+/// (both `[B, n_bins, T]` on the vocoder's own frames): instantaneous phase, group delay
+/// (difference along frequency) and instantaneous angular frequency (difference along time),
+/// after Ai and Ling's APNet. Each bin counts by the square root of the target's magnitude
+/// `mag` (relative to the batch mean), so the phase of empty bins, which nothing hears, does
+/// not steer training. The magnitude losses alone constrain the phase only through the overlap
+/// of neighbouring frames, which leaves the re-synthesis rough.
+fn phase_loss(pred: &Tensor, target: &Tensor, mag: &Tensor) -> Tensor {
+    let w = mag.sqrt();
+    let w = &w / (w.mean(Kind::Float) + 1e-9);
+    let weighted = |d: Tensor, w: &Tensor| (anti_wrap(&d) * w).mean(Kind::Float);
+    let ip = weighted(pred - target, &w);
+    let (nb, nt) = (pred.size()[1], pred.size()[2]);
+    let df = |x: &Tensor| x.narrow(1, 1, nb - 1) - x.narrow(1, 0, nb - 1);
+    let dt = |x: &Tensor| x.narrow(2, 1, nt - 1) - x.narrow(2, 0, nt - 1);
+    let gd = weighted(df(pred) - df(target), &w.narrow(1, 1, nb - 1));
+    let iaf = weighted(dt(pred) - dt(target), &w.narrow(2, 1, nt - 1));
+    ip + gd + iaf
 }
 
 /// Band-weighted log-mel L1 and its high-band part.
@@ -302,7 +331,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
             "vocoder": {"channels": vspec.channels, "blocks": vspec.blocks,
                 "context": [voc.context_left, voc.context_right], "parameters": n_params},
             "disc_start": opts.disc_start, "disc_width": opts.disc_width,
-            "low_band_weight": opts.low_band_weight,
+            "low_band_weight": opts.low_band_weight, "phase_weight": opts.phase_weight,
             "finetune_on_generator": opts.finetune_on_generator, "device": format!("{dev:?}")}),
         )?;
     }
@@ -412,7 +441,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
     };
 
     let deadline = opts.run.deadline(t_start);
-    let mut acc = [0.0f64; 7];
+    let mut acc = [0.0f64; 8];
     let mut acc_n = 0u64;
     let mut t_log = Instant::now();
     while state.step < state.total_steps {
@@ -426,7 +455,8 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
             state.total_steps,
             opts.run.warmup_steps,
         );
-        let y = voc.synth(&input);
+        let out = voc.forward(&input);
+        let y = voc.istft(&out);
         let gan = state.step >= opts.disc_start;
         let mut d_loss = 0.0;
         if gan {
@@ -446,6 +476,13 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
             .fold(Tensor::zeros([], (Kind::Float, dev)), |s, x| s + x)
             / stft_res.len() as f64;
         let mut loss = &ml * MEL_W + &st * STFT_W;
+        let mut phase_v = 0.0;
+        if opts.phase_weight > 0.0 {
+            let (target_phase, target_mag) = tch::no_grad(|| voc.analyse(&audio));
+            let ph = phase_loss(&out.phase, &target_phase, &target_mag);
+            phase_v = ph.double_value(&[]);
+            loss += ph * opts.phase_weight;
+        }
         let (mut adv_v, mut fm_v) = (0.0, 0.0);
         if gan {
             let (fake, f_fake) = disc.forward(&y);
@@ -474,6 +511,7 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
             adv_v,
             fm_v,
             d_loss,
+            phase_v,
         ];
         if !vals[0].is_finite() {
             bail!(
@@ -492,9 +530,10 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
             log.write(serde_json::json!({"step": state.step, "kind": "train",
                 "loss": acc[0] / n, "mel_l1": acc[1] / n, "hf_l1": acc[2] / n,
                 "stft": acc[3] / n, "adv": acc[4] / n, "fm": acc[5] / n, "d_loss": acc[6] / n,
+                "phase": acc[7] / n,
                 "lr": lr, "steps_per_sec": sps, "elapsed": t_start.elapsed().as_secs_f64()}))?;
             eprintln!(
-                "step {}/{}: loss {:.4} (mel L1 {:.4}, HF {:.4}, STFT {:.4}{}) lr {lr:.2e}, {sps:.2} steps/s",
+                "step {}/{}: loss {:.4} (mel L1 {:.4}, HF {:.4}, STFT {:.4}{}{}) lr {lr:.2e}, {sps:.2} steps/s",
                 state.step,
                 state.total_steps,
                 acc[0] / n,
@@ -505,9 +544,14 @@ pub fn run(opts: &VocoderOptions) -> Result<()> {
                     format!(", adv {:.3}, FM {:.3}, D {:.3}", acc[4] / n, acc[5] / n, acc[6] / n)
                 } else {
                     String::new()
+                },
+                if opts.phase_weight > 0.0 {
+                    format!(", phase {:.3}", acc[7] / n)
+                } else {
+                    String::new()
                 }
             );
-            acc = [0.0; 7];
+            acc = [0.0; 8];
             acc_n = 0;
             t_log = Instant::now();
         }
@@ -565,4 +609,35 @@ pub fn holdout_corpus(corpus_dir: &Path, rate: u32) -> Result<Corpus> {
         rate,
         crate::data::is_holdout,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_loss_ignores_whole_turns_and_counts_shifts_by_magnitude() {
+        let target = Tensor::rand([2, 9, 7], (Kind::Float, Device::Cpu)) * 6.0 - 3.0;
+        let mag = Tensor::rand([2, 9, 7], (Kind::Float, Device::Cpu)) + 0.5;
+        let turns = (Tensor::rand([2, 9, 7], (Kind::Float, Device::Cpu)) * 4.0).floor()
+            * std::f64::consts::TAU;
+        let same = phase_loss(&(&target + &turns), &target, &mag).double_value(&[]);
+        assert!(same < 1e-4, "whole turns cost {same}");
+        // A constant shift of 0.5 rad: only the instantaneous phase term sees it (the
+        // differences cancel), and the weights average 1.
+        let shifted = phase_loss(&(&target + 0.5), &target, &mag).double_value(&[]);
+        assert!((shifted - 0.5).abs() < 1e-4, "{shifted}");
+        // A shift of pi + 0.5 is 0.5 short of a whole turn away the other way.
+        let far = phase_loss(&(&target + (std::f64::consts::PI + 0.5)), &target, &mag);
+        let want = std::f64::consts::PI - 0.5;
+        assert!((far.double_value(&[]) - want).abs() < 1e-4);
+        // Empty bins do not count.
+        let zero = Tensor::zeros([2, 9, 7], (Kind::Float, Device::Cpu));
+        let half_empty = Tensor::cat(&[mag.narrow(1, 0, 4), zero.narrow(1, 4, 5)], 1);
+        let noisy_top = Tensor::cat(&[target.narrow(1, 0, 4), target.narrow(1, 4, 5) + 1.0], 1);
+        let ip_only = phase_loss(&noisy_top, &target, &half_empty).double_value(&[]);
+        // Only the group-delay term at the edge between bin 3 and 4 sees the step, and bin 4
+        // weighs nothing there: the loss is zero.
+        assert!(ip_only < 1e-4, "{ip_only}");
+    }
 }

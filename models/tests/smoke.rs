@@ -164,6 +164,8 @@ fn vopts(corpus: &Path, out: &Path, steps: u64, resume: bool) -> VocoderOptions 
         disc_start: 12,
         disc_width: 4,
         keep_snapshots: true,
+        // The phase losses run (and resume) too.
+        phase_weight: 1.0,
     }
 }
 
