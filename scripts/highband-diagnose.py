@@ -4,6 +4,8 @@
 Run on in-corpus hold-out pairs only (never on the eval split: these figures steer training):
 
   python3 scripts/highband-diagnose.py pick DIR N      # link N hold-out clips of data/corpus/train
+  python3 scripts/highband-diagnose.py pick-train DIR N [first]   # N training clips (every k-th,
+                                                       # or the first N: --max-train-clips N's)
   widen make-dataset --in-root DIR --out PAIRS --seed 7
   widen enhance PAIRS/lr -o OUT                        # then rename OUT/*_widen.wav to the pair names
   python3 scripts/highband-diagnose.py frames PAIRS/hr OUT   # per-frame LSD-HF and bias by level
@@ -22,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 SR = 22050
+TRAIN_ROOT = "data/corpus/train"
 
 
 def spec_log(x, n_fft=2048, hop=512):
@@ -51,25 +54,43 @@ def pairs(hr_dir, out_dir):
         yield os.path.basename(p), y[:n], r[:n]
 
 
-def pick(out, n):
-    root = "data/corpus/train"
-
+def corpus_names(holdout):
+    """Clip names of data/corpus/train, sorted: the in-corpus hold-out or the rest."""
     def fnv(s):  # widen-train's data::is_holdout
         h = 0xCBF29CE484222325
         for b in s.encode():
             h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
         return h
 
-    names = sorted(os.path.relpath(os.path.join(d, f), root)
-                   for d, _, fs in os.walk(root) for f in fs)
-    names = [r for r in names if fnv(r) % 32 == 0]
+    names = sorted(os.path.relpath(os.path.join(d, f), TRAIN_ROOT)
+                   for d, _, fs in os.walk(TRAIN_ROOT) for f in fs)
+    return [r for r in names if (fnv(r) % 32 == 0) == holdout]
+
+
+def link(out, chosen, flat):
+    for rel in chosen:
+        dst = os.path.join(out, rel.replace("/", "__") if flat else rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if not os.path.exists(dst):
+            os.symlink(os.path.abspath(os.path.join(TRAIN_ROOT, rel)), dst)
+
+
+def pick(out, n):
+    names = corpus_names(True)
     chosen = names[::max(1, len(names) // n)][:n]
     os.makedirs(out, exist_ok=True)
-    for rel in chosen:
-        dst = os.path.join(out, rel.replace("/", "__"))
-        if not os.path.exists(dst):
-            os.symlink(os.path.abspath(os.path.join(root, rel)), dst)
+    link(out, chosen, True)
     print(f"{len(names)} hold-out clips, {len(chosen)} linked into {out}")
+
+
+def pick_train(out, n, first):
+    """N training clips (outside the hold-out), every k-th by name, or the first N (the clips
+    `widen-train --max-train-clips N` trains on), linked with their source folders kept (the
+    sources of `widen-train evaluate --clips-dir`)."""
+    names = corpus_names(False)
+    chosen = names[:n] if first else names[::max(1, len(names) // n)][:n]
+    link(out, chosen, False)
+    print(f"{len(names)} training clips, {len(chosen)} linked into {out}")
 
 
 def frames(hr_dir, out_dir):
@@ -181,6 +202,8 @@ if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "pick" and len(sys.argv) == 4:
         pick(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "pick-train" and len(sys.argv) in (4, 5) and sys.argv[4:] in ([], ["first"]):
+        pick_train(sys.argv[2], int(sys.argv[3]), sys.argv[4:] == ["first"])
     elif cmd in ("frames", "shaping") and len(sys.argv) == 4:
         {"frames": frames, "shaping": shaping}[cmd](sys.argv[2], sys.argv[3])
     elif cmd == "gap" and len(sys.argv) == 3:

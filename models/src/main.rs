@@ -168,7 +168,8 @@ struct TrainArgs {
     #[arg(long)]
     keep_snapshots: bool,
     /// Generator runs: hidden channels (default: the --warm-start checkpoint's, else the set's:
-    /// quality 128, low-latency 64).
+    /// quality 128, low-latency 64). More than a --warm-start generator's widen it (each new
+    /// channel a copy of an old one; it starts computing what the old one did).
     #[arg(long)]
     channels: Option<usize>,
     /// Generator runs: dilation of each residual block, comma-separated (default: the

@@ -49,10 +49,11 @@ impl GenShape {
     }
 
     /// Whether a network of `self` can start from one of `from` computing the same function:
-    /// same channels, `from`'s blocks first (the extra blocks start as identities).
+    /// at least as many channels (each hidden channel a copy of one of `from`'s), `from`'s
+    /// blocks first (the extra blocks start as identities), and larger in one of the two.
     pub fn grows_from(&self, from: &GenShape) -> bool {
-        self.channels == from.channels
-            && self.dilations.len() > from.dilations.len()
+        self != from
+            && self.channels >= from.channels
             && self.dilations.starts_with(&from.dilations)
     }
 }

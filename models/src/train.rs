@@ -172,12 +172,13 @@ pub struct TrainOptions {
     /// Also keep the generator of every validation as `snapshots/generator-<step>.safetensors`
     /// (for choosing a step afterwards on the hold-out with `evaluate`).
     pub keep_snapshots: bool,
-    /// Generator hidden channels (default: the warm-start checkpoint's, else the set's).
+    /// Generator hidden channels (default: the warm-start checkpoint's, else the set's). More
+    /// than the warm-start generator's widen it ([`warm_start_generator`]).
     pub channels: Option<usize>,
     /// Generator block dilations (default: the warm-start checkpoint's, else the set's). A
-    /// warm start from a generator whose blocks are the first of these (same channels) grows
-    /// it: the extra blocks start with a zero second convolution, i.e. as identities, so the
-    /// grown network starts out computing exactly the smaller one.
+    /// warm start from a generator whose blocks are the first of these grows it: the extra
+    /// blocks start with a zero second convolution, i.e. as identities, so the grown network
+    /// starts out computing exactly the smaller one.
     pub dilations: Option<Vec<usize>>,
 }
 
@@ -221,8 +222,15 @@ fn run_shape(opts: &TrainOptions, warm: Option<&GenShape>) -> Result<GenShape> {
 }
 
 /// Loads the warm-start generator `file` (of `from`) into `gvs` (of `to`): all of it when the
-/// shapes agree; when `to` grows `from` ([`GenShape::grows_from`]), the shared layers, with the
-/// extra blocks' second convolutions zeroed so they start as identities.
+/// shapes agree; when `to` grows `from` ([`GenShape::grows_from`]), so that the larger network
+/// starts computing exactly what the small one does:
+/// - more blocks: the shared layers are copied and the extra blocks' second convolutions zeroed,
+///   so they start as identities;
+/// - more channels (Net2WiderNet): hidden channel `j` is a copy of channel `j mod C` of the
+///   small network (its incoming weights and bias repeated), and each convolution reading
+///   hidden channels splits every original channel's weight between its copies by random
+///   shares that sum to one. The sum is unchanged, and the uneven shares give the copies
+///   different gradients, so they do not stay twins.
 pub fn warm_start_generator(
     gvs: &mut nn::VarStore,
     file: &Path,
@@ -237,7 +245,7 @@ pub fn warm_start_generator(
     if !to.grows_from(from) {
         bail!(
             "--warm-start {}: its generator ({} channels, dilations {:?}) is neither this run's \
-             ({} channels, dilations {:?}) nor its first blocks at the same width",
+             ({} channels, dilations {:?}) nor a part of it (no more channels, its blocks first)",
             file.display(),
             from.channels,
             from.dilations,
@@ -245,34 +253,57 @@ pub fn warm_start_generator(
             to.dilations
         );
     }
-    let missing = gvs
-        .load_partial(file)
-        .with_context(|| format!("--warm-start {}", file.display()))?;
-    let vars = gvs.variables();
-    let new_blocks = from.dilations.len()..to.dilations.len();
-    let expected: std::collections::HashSet<String> = new_blocks
-        .clone()
-        .flat_map(|i| {
-            ["conv1", "conv2"]
-                .into_iter()
-                .flat_map(move |c| ["weight", "bias"].map(|w| format!("block{i}.{c}.{w}")))
-        })
+    let source: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(file)
+        .with_context(|| format!("--warm-start {}", file.display()))?
+        .into_iter()
         .collect();
-    if let Some(m) = missing.iter().find(|m| !expected.contains(*m)) {
-        bail!("--warm-start {}: no `{m}` in it", file.display());
-    }
-    tch::no_grad(|| {
-        for i in new_blocks {
-            for w in ["weight", "bias"] {
-                if let Some(t) = vars.get(&format!("block{i}.conv2.{w}")) {
-                    let _ = t.shallow_clone().zero_();
+    let (c_old, c_new) = (from.channels as i64, to.channels as i64);
+    let copy_of = Tensor::arange(c_new, (Kind::Int64, Device::Cpu)).remainder(c_old);
+    let raw = Tensor::rand([c_new], (Kind::Float, Device::Cpu)) + 0.5;
+    let sums = Tensor::zeros([c_old], (Kind::Float, Device::Cpu)).index_add(0, &copy_of, &raw);
+    let shares = (&raw / sums.index_select(0, &copy_of)).reshape([1, c_new, 1]);
+    let new_blocks = from.dilations.len()..to.dilations.len();
+    let is_new = |name: &str| {
+        new_blocks
+            .clone()
+            .any(|i| name.starts_with(&format!("block{i}.")))
+    };
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut var) in gvs.variables() {
+            if is_new(&name) {
+                if name.contains(".conv2.") {
+                    let _ = var.zero_();
                 }
+                continue;
             }
+            let Some(src) = source.get(&name) else {
+                bail!("--warm-start {}: no `{name}` in it", file.display());
+            };
+            let mut t = src.to_kind(Kind::Float);
+            if !name.starts_with("conv_out.") {
+                t = t.index_select(0, &copy_of);
+            }
+            if !name.starts_with("conv_in.") && name.ends_with(".weight") {
+                t = t.index_select(1, &copy_of) * &shares;
+            }
+            if t.size() != var.size() {
+                bail!(
+                    "--warm-start {}: `{name}` is {:?}, this run's is {:?}",
+                    file.display(),
+                    src.size(),
+                    var.size()
+                );
+            }
+            var.copy_(&t.to_device(var.device()));
         }
-    });
+        Ok(())
+    })?;
     eprintln!(
-        "widen-train: generator grown from {} to {} blocks (the new ones start as identities)",
+        "widen-train: generator grown from {} channels x {} blocks to {} x {} (it starts as the \
+         small one)",
+        from.channels,
         from.dilations.len(),
+        to.channels,
         to.dilations.len()
     );
     Ok(())

@@ -90,19 +90,47 @@ fn a_grown_generator_starts_as_the_small_one_and_round_trips() {
         "grown generator differs from the small one by {diff}"
     );
     assert!(ggen.context_left > sgen.context_left);
-    drop(svs);
 
-    // A width change is not a growth: refused, naming both shapes.
+    // Wider as well (Net2WiderNet): still the small one's function.
     let wide = GenShape {
-        channels: small.channels * 2,
+        channels: small.channels * 2 + 16,
         dilations: grown.dilations.clone(),
     };
     let mut wvs = nn::VarStore::new(Device::Cpu);
-    Generator::new(&wvs.root(), &generator_spec_shaped(variant, &wide)).unwrap();
-    let err = widen_train::train::warm_start_generator(&mut wvs, &file, &small, &wide)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("channels"), "{err}");
+    let wgen = Generator::new(&wvs.root(), &generator_spec_shaped(variant, &wide)).unwrap();
+    widen_train::train::warm_start_generator(&mut wvs, &file, &small, &wide).unwrap();
+    let (a, w) = tch::no_grad(|| (sgen.forward(&x), wgen.forward(&x)));
+    let diff = (a - w).abs().max().double_value(&[]);
+    assert!(diff < 1e-4, "widened generator differs by {diff}");
+    // The copies of a channel do not start as twins: the shares differ.
+    let v = wvs.variables();
+    let w1 = v.get("block0.conv1.weight").unwrap();
+    let c = small.channels as i64;
+    let twin = (w1.narrow(1, 0, 1) - w1.narrow(1, c, 1))
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(twin > 0.0);
+
+    // Narrower, or other blocks first: refused, naming both shapes.
+    for bad in [
+        GenShape {
+            channels: small.channels / 2,
+            dilations: grown.dilations.clone(),
+        },
+        GenShape {
+            channels: small.channels,
+            dilations: vec![2; small.dilations.len()],
+        },
+    ] {
+        let mut bvs = nn::VarStore::new(Device::Cpu);
+        Generator::new(&bvs.root(), &generator_spec_shaped(variant, &bad)).unwrap();
+        let err = widen_train::train::warm_start_generator(&mut bvs, &file, &small, &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("channels"), "{err}");
+    }
+    drop(svs);
 
     // Export of the grown checkpoint loads in the engine and imports back to its shape.
     let state = checkpoint::State {
