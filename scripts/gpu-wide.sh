@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A wider generator from scratch on the lent GPU machine (docs/TRAINING.md, "Capacity": deeper
-# grown generators gained nothing on the CPU; width needs the CNN stage from scratch): the CNN
+# A wider generator from scratch on the lent GPU machine (docs/TRAINING.md, "Capacity" and
+# "Width": deeper grown and widened generators gained nothing on the CPU; this is the from-scratch
+# check that a widened start cannot give, low priority since session 10): the CNN
 # loop, then the GAN loop with the asymmetric loss (`--over-weight 3`, as the shipped
 # generators), snapshots at every GAN validation for choosing a step on the hold-out afterwards.
 # Carried: .gpu/bin and .gpu/dA of scripts/gpu-prepare.sh (binary, this script, a corpus part).
