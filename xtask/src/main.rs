@@ -227,11 +227,17 @@ fn bench(args: &[String]) -> Result<()> {
         "process",
         "--no-run",
     ]))?;
-    // A part kept from an earlier run (`--reuse`).
+    // A part kept from an earlier run (`--reuse`); the report names them.
+    let reused = std::cell::RefCell::new(Vec::<String>::new());
     let kept = |part: &Path| {
         let k = reuse && part.exists();
         if k {
             eprintln!("xtask: reusing {}", part.display());
+            let name = part.file_name().map_or_else(
+                || part.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            reused.borrow_mut().push(name);
         }
         k
     };
@@ -461,6 +467,7 @@ fn bench(args: &[String]) -> Result<()> {
         "bench": "widen issue 9",
         "meta": {
             "smoke": smoke,
+            "reused": reused.borrow().clone(),
             "date": output_of(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
             "commit": output_of(Command::new("git").args(["rev-parse", "--short", "HEAD"]).current_dir(root())),
             "cpu": cpu,
