@@ -259,9 +259,15 @@ pub fn warm_start_generator(
         .collect();
     let (c_old, c_new) = (from.channels as i64, to.channels as i64);
     let copy_of = Tensor::arange(c_new, (Kind::Int64, Device::Cpu)).remainder(c_old);
-    let raw = Tensor::rand([c_new], (Kind::Float, Device::Cpu)) + 0.5;
-    let sums = Tensor::zeros([c_old], (Kind::Float, Device::Cpu)).index_add(0, &copy_of, &raw);
-    let shares = (&raw / sums.index_select(0, &copy_of)).reshape([1, c_new, 1]);
+    // Random shares only when widening: a depth-only growth draws nothing from the seeded
+    // generator, so its runs repeat as before.
+    let shares = if c_new == c_old {
+        Tensor::ones([1, c_new, 1], (Kind::Float, Device::Cpu))
+    } else {
+        let raw = Tensor::rand([c_new], (Kind::Float, Device::Cpu)) + 0.5;
+        let sums = Tensor::zeros([c_old], (Kind::Float, Device::Cpu)).index_add(0, &copy_of, &raw);
+        (&raw / sums.index_select(0, &copy_of)).reshape([1, c_new, 1])
+    };
     let new_blocks = from.dilations.len()..to.dilations.len();
     let is_new = |name: &str| {
         new_blocks
