@@ -67,6 +67,11 @@ def corpus_names(holdout):
     return [r for r in names if (fnv(r) % 32 == 0) == holdout]
 
 
+def every_kth(names, n):
+    """N names spread evenly over the sorted list."""
+    return names[::max(1, len(names) // n)][:n]
+
+
 def link(out, chosen, flat):
     for rel in chosen:
         dst = os.path.join(out, rel.replace("/", "__") if flat else rel)
@@ -77,8 +82,7 @@ def link(out, chosen, flat):
 
 def pick(out, n):
     names = corpus_names(True)
-    chosen = names[::max(1, len(names) // n)][:n]
-    os.makedirs(out, exist_ok=True)
+    chosen = every_kth(names, n)
     link(out, chosen, True)
     print(f"{len(names)} hold-out clips, {len(chosen)} linked into {out}")
 
@@ -88,7 +92,7 @@ def pick_train(out, n, first):
     `widen-train --max-train-clips N` trains on), linked with their source folders kept (the
     sources of `widen-train evaluate --clips-dir`)."""
     names = corpus_names(False)
-    chosen = names[:n] if first else names[::max(1, len(names) // n)][:n]
+    chosen = names[:n] if first else every_kth(names, n)
     link(out, chosen, False)
     print(f"{len(names)} training clips, {len(chosen)} linked into {out}")
 

@@ -176,24 +176,9 @@ impl Vocoder {
     }
 
     /// Target phase of `audio` `[B, samples]` on the vocoder's own frames (the STFT whose
-    /// inverse [`Self::istft`] is, `center = true` with reflection padding) and its magnitude,
-    /// each `[B, n_bins, T]`.
+    /// inverse [`Self::istft`] is) and its magnitude, each `[B, n_bins, T]`.
     pub fn analyse(&self, audio: &Tensor) -> (Tensor, Tensor) {
-        let p = self.n_fft / 2;
-        let spec = audio
-            .unsqueeze(1)
-            .reflection_pad1d([p, p])
-            .squeeze_dim(1)
-            .stft(
-                self.n_fft,
-                self.hop,
-                self.window.size()[0],
-                Some(&self.window),
-                false,
-                true,
-                true,
-                false,
-            );
+        let spec = centred_stft(audio, self.n_fft, self.hop, &self.window);
         (spec.angle(), spec.abs())
     }
 
@@ -201,4 +186,22 @@ impl Vocoder {
     pub fn device(&self) -> Device {
         self.window.device()
     }
+}
+
+/// Complex STFT `[B, n_fft / 2 + 1, 1 + samples / hop]` of `x` `[B, samples]` with frame `t`
+/// centred on sample `t * hop` (reflection padding of `n_fft / 2`, `torch.stft(center = true)`),
+/// the framing [`Vocoder::istft`] inverts; `window` has at most `n_fft` samples (a shorter one
+/// is centred in the frame, as torch does).
+pub fn centred_stft(x: &Tensor, n_fft: i64, hop: i64, window: &Tensor) -> Tensor {
+    let p = n_fft / 2;
+    x.unsqueeze(1).reflection_pad1d([p, p]).squeeze_dim(1).stft(
+        n_fft,
+        hop,
+        window.size()[0],
+        Some(window),
+        false,
+        true,
+        true,
+        false,
+    )
 }

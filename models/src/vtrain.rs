@@ -29,7 +29,7 @@ use crate::generator::Generator;
 use crate::tch_mel::TchMel;
 use crate::train::{band_weights, load_splits, lr_at, Log, RunOptions};
 use crate::vdisc::WaveDisc;
-use crate::vocoder::Vocoder;
+use crate::vocoder::{centred_stft, Vocoder};
 use crate::{export, spec, validate};
 
 /// Options of a vocoder training run.
@@ -90,21 +90,7 @@ impl StftRes {
     }
 
     fn mag(&self, x: &Tensor) -> Tensor {
-        let p = self.n_fft / 2;
-        x.unsqueeze(1)
-            .reflection_pad1d([p, p])
-            .squeeze_dim(1)
-            .stft(
-                self.n_fft,
-                self.hop,
-                self.n_fft,
-                Some(&self.window),
-                false,
-                true,
-                true,
-                false,
-            )
-            .abs()
+        centred_stft(x, self.n_fft, self.hop, &self.window).abs()
     }
 
     /// Weighted spectral convergence + log-magnitude L1.
